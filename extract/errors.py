@@ -1,0 +1,183 @@
+"""The one exception tree of `extract`.
+
+Whether something is retried, re-asked, recorded or stops the run is decided by its class, never by
+matching message text. Context hangs on the exception as attributes.
+
+    ExtractError                      base of everything the library raises on purpose
+    ├── ConfigError                   bad pipeline file, bad --set, unknown column   (exit 2)
+    │   └── SchemaError               a model strict mode cannot express             (exit 2)
+    ├── SourceError                   unreadable input, duplicate or null keys       (exit 2)
+    ├── SinkError                     output cannot be opened or written             (exit 2)
+    ├── APIError                      the endpoint answered with an error (.status, .body)
+    │   ├── TransientError            retried with backoff (transport retry loop)
+    │   │   ├── RateLimited           429, honours .retry_after
+    │   │   ├── ServerError           5xx and 408
+    │   │   ├── ConnectionFailed      timeouts, refused or dropped connections
+    │   │   └── UpstreamError         HTTP 200 whose body carries an `error`
+    │   ├── RowRejected               400 and 403: not retried, the row goes to the errors table
+    │   └── RunStopped                401 and 402: not retried, the run stops cleanly   (exit 4)
+    ├── ContentError                  the reply arrived but is unusable: re-asked (.raw)
+    │   ├── MalformedOutput           not JSON, or truncated JSON
+    │   ├── TruncatedOutput           finish_reason "length" (or only reasoning came back)
+    │   ├── InvalidOutput             JSON that the Pydantic model rejects (.errors)
+    │   └── Refusal                   the model refused; recorded, not re-asked
+    └── RowInputError                 a row cannot be rendered (missing image): errors table
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "ConfigError",
+    "ConnectionFailed",
+    "ContentError",
+    "ExtractError",
+    "InvalidOutput",
+    "MalformedOutput",
+    "RateLimited",
+    "Refusal",
+    "RowInputError",
+    "RowRejected",
+    "RunStopped",
+    "SchemaError",
+    "ServerError",
+    "SinkError",
+    "SourceError",
+    "TransientError",
+    "TruncatedOutput",
+    "UpstreamError",
+]
+
+
+class ExtractError(Exception):
+    """Base class of every error `extract` raises on purpose."""
+
+    #: process exit code the CLI uses when this error ends a run
+    exit_code: int = 1
+
+
+class ConfigError(ExtractError):
+    """The pipeline file, a --set override or a referenced file is wrong.
+
+    `problems` lists every `location: message` found, so a user fixes them all at once.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None, problems: list[str] | None = None):
+        self.path = path
+        self.problems = problems or [message]
+        super().__init__(message)
+
+
+class SchemaError(ConfigError):
+    """A Pydantic model that strict structured output cannot express. `field_path` names the field."""
+
+    def __init__(self, message: str, *, field_path: str = "", model: str = ""):
+        self.field_path = field_path
+        self.model = model
+        super().__init__(message)
+
+
+class SourceError(ExtractError):
+    """The input cannot be read, or its keys are duplicated or null (`row_key` names a row)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None, row_key: Any = None):
+        self.path = path
+        self.row_key = row_key
+        super().__init__(message)
+
+
+class SinkError(ExtractError):
+    """The output cannot be opened or written."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None):
+        self.path = path
+        super().__init__(message)
+
+
+class APIError(ExtractError):
+    """The chat-completions endpoint answered with an error."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = ""):
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class TransientError(APIError):
+    """A failure that the same request may not meet again: retried with backoff."""
+
+
+class RateLimited(TransientError):
+    """HTTP 429. `retry_after` is the server's `Retry-After` in seconds, when it sent one."""
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, body: str = "", retry_after: float | None
+    ):
+        self.retry_after = retry_after
+        super().__init__(message, status=status, body=body)
+
+
+class ServerError(TransientError):
+    """HTTP 5xx or 408."""
+
+
+class ConnectionFailed(TransientError):
+    """Timeout, refused connection, or a connection dropped mid-reply."""
+
+
+class UpstreamError(TransientError):
+    """HTTP 200 whose body carries an `error` object (generation failed after it started)."""
+
+
+class RowRejected(APIError):
+    """HTTP 400 or 403: the request itself is refused; retrying it would get the same answer."""
+
+
+class RunStopped(APIError):
+    """HTTP 401 or 402: no further request can succeed, so the run stops cleanly."""
+
+    exit_code = 4
+
+
+class ContentError(ExtractError):
+    """The reply arrived but its content is unusable. `raw` is what the model said."""
+
+    def __init__(self, message: str, *, raw: str = ""):
+        self.raw = raw
+        super().__init__(message)
+
+
+class MalformedOutput(ContentError):
+    """The content is not JSON (or is truncated JSON)."""
+
+
+class TruncatedOutput(ContentError):
+    """The reply stopped at `max_tokens`, or carried only reasoning and no answer."""
+
+
+class InvalidOutput(ContentError):
+    """Well-formed JSON that the Pydantic model rejects. `errors` lists `location: message`."""
+
+    def __init__(self, message: str, *, raw: str = "", errors: list[str] | None = None):
+        self.errors = errors or []
+        super().__init__(message, raw=raw)
+
+
+class Refusal(ContentError):
+    """The model refused to answer; recorded as the row's error, not re-asked."""
+
+
+class RowInputError(ExtractError):
+    """A row cannot be turned into a request (an image is missing or unreadable)."""
+
+    def __init__(self, message: str, *, row_key: Any = None):
+        self.row_key = row_key
+        super().__init__(message)
