@@ -1,0 +1,203 @@
+"""The `extract` command: a thin click layer over the library.
+
+Exit codes (also in the README):
+    0  every row validated
+    1  an unexpected internal error (a bug: please report it)
+    2  bad input: pipeline file, --set, schema, source or output (nothing was sent)
+    3  the run finished, but some rows are in the errors table
+    4  the API stopped the run (401 invalid key, 402 out of credits); rows already written stay
+  130  interrupted (Ctrl-C); rows already written stay
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .columns import columns_ddl, model_columns
+from .config import PipelineConfig, load_pipeline
+from .errors import ConfigError, ExtractError, RunStopped
+from .results import RunSummary
+from .runner import Pipeline, api_key_from_env, prepare, run
+from .schema import compile_schema, load_model, schema_problems
+from .serve import endpoint
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_ROWS_FAILED = 3
+EXIT_API_STOPPED = 4
+EXIT_INTERRUPTED = 130
+
+
+def _fail(error: ExtractError) -> None:
+    problems = error.problems if isinstance(error, ConfigError) else [str(error)]
+    for line in problems:
+        click.echo(f"extract: error: {line}", err=True)
+    sys.exit(error.exit_code)
+
+
+def _log(event: str, **fields: Any) -> None:
+    """One JSON line on stderr: the quiet, structured log used when stderr is not a terminal."""
+    click.echo(json.dumps({"event": event, **fields}, default=str), err=True)
+
+
+class _Progress:
+    """A one-line progress display on a terminal, redrawn at most ten times a second."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.last = 0.0
+
+    def __call__(self, s: RunSummary) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.1 and s.rows_done < s.rows_total):
+            return
+        self.last = now
+        rate = s.rows_done / s.seconds if s.seconds > 0 else 0.0
+        tokens = s.usage.prompt_tokens + s.usage.completion_tokens
+        click.echo(
+            f"\r{s.rows_done}/{s.rows_total} rows  {s.rows_failed} failed  {rate:.1f} rows/s  "
+            f"{tokens} tokens  ${s.usage.cost_usd or 0:.4f}  ",
+            nl=False, err=True,
+        )
+
+    def done(self) -> None:
+        if self.enabled and self.last:
+            click.echo("", err=True)
+
+
+def _summary_lines(s: RunSummary) -> list[str]:
+    u = s.usage
+    lines = [
+        f"run {s.run_id} {s.status}: {s.rows_ok} valid, {s.rows_failed} in errors, "
+        f"{s.rows_not_processed} not processed, of {s.rows_total} rows in {s.seconds:.1f} s",
+        f"requests {s.requests}, tokens in {u.prompt_tokens} out {u.completion_tokens} "
+        f"(reasoning {u.reasoning_tokens}), cost ${u.cost_usd or 0:.4f}",
+        f"output {s.output} table {s.table}",
+    ]
+    if s.stop_reason:
+        lines.append(f"stopped: {s.stop_reason}")
+    return lines
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="extract")
+def main() -> None:
+    """Turn messy text and images in tables into clean, typed tables with a language model."""
+
+
+_set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+    help="Override a pipeline value, e.g. --set run.concurrency=128 (values parse as YAML).",
+)
+
+
+def _load(pipeline_file: str, overrides: tuple[str, ...]) -> PipelineConfig:
+    try:
+        return load_pipeline(pipeline_file, overrides)
+    except ExtractError as e:
+        _fail(e)
+        raise
+
+
+@main.command("run")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--limit", type=click.IntRange(min=1), help="Process only the first N rows.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
+def run_command(pipeline_file: str, overrides: tuple[str, ...], limit: int | None,
+                quiet: bool) -> None:
+    """Run PIPELINE_FILE: one request per row, results into typed tables."""
+    config = _load(pipeline_file, overrides)
+    tty = sys.stderr.isatty()
+    progress = _Progress(enabled=tty and not quiet)
+    pipeline: Pipeline | None = None
+    summary: RunSummary | None = None
+    try:
+        pipeline = prepare(config)
+        with endpoint(config) as (config, default_key):
+            pipeline.config = config
+            api_key = api_key_from_env(config) if default_key is None else default_key
+            if not tty and not quiet:
+                _log("run_start", pipeline=config.name, rows=pipeline.source.count(limit),
+                     model=config.model.name, output=str(config.output.path))
+            summary = run(pipeline, api_key=api_key, limit=limit, progress=progress)
+    except RunStopped as e:
+        progress.done()
+        click.echo(f"extract: error: the API stopped the run: {e}", err=True)
+        sys.exit(EXIT_API_STOPPED)
+    except ExtractError as e:
+        progress.done()
+        _fail(e)
+    except KeyboardInterrupt:
+        progress.done()
+        click.echo("extract: interrupted; rows already written are kept", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+    progress.done()
+    assert summary is not None
+    if not quiet:
+        if tty:
+            for line in _summary_lines(summary):
+                click.echo(line)
+        else:
+            _log("run_end", **summary.record())
+    sys.exit(EXIT_ROWS_FAILED if summary.rows_failed else EXIT_OK)
+
+
+@main.command("validate")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
+    """Check PIPELINE_FILE, its schema, source and prompt, without sending anything."""
+    config = _load(pipeline_file, overrides)
+    try:
+        pipeline = prepare(config)
+    except ExtractError as e:
+        _fail(e)
+        raise
+    try:
+        rows = pipeline.source.count()
+        click.echo(
+            f"{pipeline_file}: ok: {rows} rows from {pipeline.source.label}, schema "
+            f"{pipeline.compiled.name} ({len(pipeline.compiled.schema.get('properties', {}))} fields, "
+            f"hash {pipeline.compiled.hash[:12]}), output {config.output.path}"
+        )
+    finally:
+        pipeline.close()
+
+
+@main.command("schema")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json prints only the response_format object.")
+@click.option("--check", is_flag=True, help="Print only problems; exit 2 when there are any.")
+def schema_command(ref: str, fmt: str, check: bool) -> None:
+    """Show the response_format and table DDL compiled from REF (module:Class or file.py:Class)."""
+    try:
+        model = load_model(ref, Path.cwd())
+        compiled = compile_schema(model)
+    except ExtractError as e:
+        _fail(e)
+        raise
+    problems = schema_problems(compiled.schema, compiled.name)
+    if check:
+        for p in problems:
+            click.echo(f"{ref}: {p}")
+        sys.exit(EXIT_INPUT if problems else EXIT_OK)
+    if fmt == "json":
+        click.echo(json.dumps(compiled.response_format, indent=2))
+        return
+    click.echo("-- response_format")
+    click.echo(json.dumps(compiled.response_format, indent=2))
+    click.echo("-- table columns (plus the key column and _provenance columns)")
+    ddl = ",\n  ".join(columns_ddl([c]) for c in model_columns(model))
+    click.echo(f"CREATE TABLE {model.__name__.lower()} (\n  {ddl}\n);")

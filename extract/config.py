@@ -1,0 +1,223 @@
+"""The pipeline file: `pipelines/NAME.yaml` loaded into validated Pydantic models.
+
+Every problem is reported at once as `file:key: message`. `--set a.b=value` overrides are applied to
+the parsed YAML *before* validation, so an override is checked exactly like the file itself.
+Relative paths resolve against the YAML file's folder. Secrets never live here: the file names the
+environment variable that holds the API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "ModelConfig",
+    "OutputConfig",
+    "PipelineConfig",
+    "PromptConfig",
+    "RunConfig",
+    "SourceConfig",
+    "load_pipeline",
+    "parse_override",
+]
+
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
+
+#: US dollars per million input and output tokens, used when a reply carries no `usage.cost`
+KNOWN_PRICES: dict[str, tuple[float, float]] = {"qwen/qwen3.5-27b": (0.195, 1.56)}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """Where rows come from. `key` names the unique row key column."""
+
+    type: Literal["csv", "parquet", "duckdb"]
+    path: Path | None = None
+    key: str
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> SourceConfig:
+        if self.type in ("csv", "parquet"):
+            if self.path is None:
+                raise ValueError(f"a {self.type} source needs 'path'")
+            if self.table is not None or self.query is not None:
+                raise ValueError(f"'table' and 'query' belong to duckdb sources, not {self.type}")
+        elif (self.table is None) == (self.query is None):
+            raise ValueError("a duckdb source needs exactly one of 'table' or 'query'")
+        elif self.table is not None and self.path is None:
+            raise ValueError("a duckdb source with 'table' needs 'path' (the database file)")
+        return self
+
+
+class PromptConfig(_Strict):
+    """The messages of each request: `{column}` placeholders are filled from the row."""
+
+    system: str | None = None
+    user: str
+    images: list[str] = Field(default_factory=list)
+
+
+class PriceConfig(_Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class ModelConfig(_Strict):
+    """The model endpoint and the sampling options sent with every request."""
+
+    provider: Literal["api", "mock"] = "api"
+    name: str = "qwen/qwen3.5-27b"
+    base_url: str = OPENROUTER_URL
+    api_key_env: str | None = "OPENROUTER_API_KEY"
+    seed: int = 42
+    temperature: float | None = Field(default=0, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    max_tokens: int | None = Field(default=4096, ge=1)
+    reasoning: dict[str, Any] | None = None
+    #: OpenRouter's provider routing preferences, sent as the request's `provider` field
+    routing: dict[str, Any] | None = None
+    #: any further request fields, sent as they are
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(default=300, gt=0)
+    price: PriceConfig | None = None
+
+    @property
+    def is_openrouter(self) -> bool:
+        return self.base_url.rstrip("/").startswith("https://openrouter.ai")
+
+    def prices(self) -> tuple[float, float] | None:
+        """Dollars per million (input, output) tokens, when known."""
+        if self.price is not None:
+            return (self.price.input_per_mtok, self.price.output_per_mtok)
+        return KNOWN_PRICES.get(self.name)
+
+
+class RunConfig(_Strict):
+    concurrency: int = Field(default=16, ge=1, le=4096)
+    #: attempts per row in all: the first request plus re-asks after unusable output
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    #: transport retries (429, 5xx, timeouts, dropped connections) per attempt
+    max_retries: int = Field(default=6, ge=0, le=50)
+    #: rows buffered before a write to the output
+    batch_size: int = Field(default=500, ge=1)
+
+
+class OutputConfig(_Strict):
+    type: Literal["duckdb", "parquet", "csv"] = "duckdb"
+    path: Path
+    table: str | None = None
+
+    @model_validator(mode="after")
+    def _check_table(self) -> OutputConfig:
+        if self.type == "duckdb" and not self.table:
+            raise ValueError("a duckdb output needs 'table'")
+        return self
+
+
+class PipelineConfig(_Strict):
+    """A validated pipeline file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    source: SourceConfig
+    schema_ref: str = Field(alias="schema")
+    prompt: PromptConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    output: OutputConfig
+
+    #: the file this was loaded from (not part of the file itself)
+    file: Path = Field(default=Path("pipeline.yaml"), exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+    @property
+    def table(self) -> str:
+        return self.output.table or self.name
+
+    def config_hash(self) -> str:
+        """A hash of everything in the file that shapes the run's results."""
+        data = self.model_dump(mode="json", by_alias=True)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split `a.b.c=value` into its key path and a value parsed as a YAML scalar."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from e
+    return key.split("."), value
+
+
+def _apply_override(data: dict[str, Any], path: list[str], value: Any, item: str) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: '{part}' is not a mapping")
+        node = child
+    node[path[-1]] = value
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top)"
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    """Read, override, validate and resolve a pipeline file. Raises ConfigError listing every problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{file}: cannot read the pipeline file ({e.strerror})", path=str(file)) from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{file}{where}: invalid YAML: {problem}", path=str(file)) from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the pipeline file must be a mapping of keys", path=str(file))
+    for item in overrides:
+        keys, value = parse_override(item)
+        _apply_override(data, keys, value, item)
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        problems = [f"{file}:{_location(err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise ConfigError("; ".join(problems), path=str(file), problems=problems) from e
+    return _resolve_paths(config, file)
+
+
+def _resolve_paths(config: PipelineConfig, file: Path) -> PipelineConfig:
+    base = file.resolve().parent
+
+    def resolve(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else base / p)
+
+    source = config.source.model_copy(update={"path": resolve(config.source.path)})
+    output = config.output.model_copy(update={"path": resolve(config.output.path)})
+    return config.model_copy(update={"source": source, "output": output, "file": file.resolve()})

@@ -1,0 +1,152 @@
+"""Render a row into chat messages: `{column}` placeholders, plus image parts for vision models.
+
+Templates are parsed once into literal and column pieces, so rendering a row is a join, not a
+format-string parse. A placeholder naming a column the source lacks is a ConfigError that lists the
+columns. Local image files become base64 data URLs (their bytes count in the prompt hash);
+http(s) and data URLs pass through. A missing or unreadable image is that row's RowInputError.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import PromptConfig
+from .errors import ConfigError, RowInputError
+
+__all__ = ["Prompt", "Template", "prompt_hash"]
+
+Message = dict[str, Any]
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def _image_mime(data: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template: literal text and the column names between them."""
+
+    source: str
+    pieces: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Template:
+        pieces: list[tuple[str, str | None]] = []
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as e:
+            raise ConfigError(f"{where}: bad template: {e} (write {{{{ and }}}} for braces)") from e
+        for literal, field, spec, conversion in parsed:
+            if field is not None and (spec or conversion or not field.isidentifier()):
+                raise ConfigError(
+                    f"{where}: placeholder {{{field}}} must be a plain column name "
+                    "(write {{ and }} for literal braces)"
+                )
+            pieces.append((literal, field))
+        return cls(text, tuple(pieces))
+
+    @property
+    def fields(self) -> list[str]:
+        return [f for _, f in self.pieces if f is not None]
+
+    def render(self, row: dict[str, Any]) -> str:
+        out: list[str] = []
+        for literal, field in self.pieces:
+            out.append(literal)
+            if field is not None:
+                out.append(_text(row.get(field)))
+        return "".join(out)
+
+
+class Prompt:
+    """The compiled prompt of a pipeline: `messages(row)` builds one request's messages."""
+
+    def __init__(self, config: PromptConfig, *, columns: list[str], where: str, image_base: Path):
+        self.system = Template.parse(config.system, f"{where}:prompt.system") if config.system else None
+        self.user = Template.parse(config.user, f"{where}:prompt.user")
+        self.images = list(config.images)
+        self.image_base = image_base
+        known = set(columns)
+        for name, template in (("system", self.system), ("user", self.user)):
+            if template is None:
+                continue
+            missing = [f for f in template.fields if f not in known]
+            if missing:
+                raise ConfigError(
+                    f"{where}:prompt.{name}: unknown column(s) {', '.join(map(repr, missing))}; "
+                    f"the source has: {', '.join(columns)}"
+                )
+        missing = [c for c in self.images if c not in known]
+        if missing:
+            raise ConfigError(
+                f"{where}:prompt.images: unknown column(s) {', '.join(map(repr, missing))}; "
+                f"the source has: {', '.join(columns)}"
+            )
+
+    def messages(self, row: dict[str, Any], key: Any) -> list[Message]:
+        """The chat messages for one row. Raises RowInputError for an unusable image."""
+        out: list[Message] = []
+        if self.system is not None:
+            out.append({"role": "system", "content": self.system.render(row)})
+        text = self.user.render(row)
+        urls = [self._image_url(row.get(col), col, key) for col in self.images]
+        urls = [u for u in urls if u]
+        if urls:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+            parts.extend({"type": "image_url", "image_url": {"url": u}} for u in urls)
+            out.append({"role": "user", "content": parts})
+        else:
+            out.append({"role": "user", "content": text})
+        return out
+
+    def _image_url(self, value: Any, column: str, key: Any) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        ref = str(value).strip()
+        if ref.startswith(("http://", "https://", "data:image/")):
+            return ref
+        path = Path(ref)
+        if not path.is_absolute():
+            path = self.image_base / path
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise RowInputError(
+                f"image column '{column}': cannot read {ref} ({e.strerror})", row_key=key
+            ) from e
+        mime = _image_mime(data)
+        if mime is None:
+            raise RowInputError(
+                f"image column '{column}': {ref} is not a png, jpeg, webp or gif image", row_key=key
+            )
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def prompt_hash(messages: list[Message]) -> str:
+    """A short hash of the rendered messages (image bytes included through their data URLs)."""
+    blob = json.dumps(messages, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,98 @@
+"""The typed values that flow from the runner to the sinks: one RowResult per row, one RunSummary per run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .client import Usage
+
+__all__ = ["RowResult", "RunSummary"]
+
+
+@dataclass(slots=True)
+class RowResult:
+    """What became of one row: a validated instance, or the error that ended it."""
+
+    key: Any
+    prompt_hash: str
+    instance: BaseModel | None = None
+    error_class: str | None = None
+    message: str | None = None
+    raw_output: str | None = None
+    attempts: int = 0
+    requests: int = 0
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float = 0.0
+    model: str | None = None
+    provider: str | None = None
+    finish_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.instance is not None
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Counts and totals of one run; one row of `_extract_runs`."""
+
+    run_id: str
+    pipeline: str
+    config_hash: str
+    schema_hash: str
+    model: str
+    output: str
+    table: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    status: str = "running"  # running | completed | stopped | interrupted | failed
+    stop_reason: str | None = None
+    rows_total: int = 0
+    rows_ok: int = 0
+    rows_failed: int = 0
+    requests: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def rows_done(self) -> int:
+        return self.rows_ok + self.rows_failed
+
+    @property
+    def rows_not_processed(self) -> int:
+        return max(0, self.rows_total - self.rows_done)
+
+    @property
+    def seconds(self) -> float:
+        end = self.ended_at or dt.datetime.now(dt.UTC)
+        return (end - self.started_at).total_seconds()
+
+    def record(self) -> dict[str, Any]:
+        """The summary as a flat mapping (the columns of `_extract_runs`)."""
+        u = self.usage
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "config_hash": self.config_hash,
+            "schema_hash": self.schema_hash,
+            "model": self.model,
+            "output": self.output,
+            "table_name": self.table,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "rows_total": self.rows_total,
+            "rows_ok": self.rows_ok,
+            "rows_failed": self.rows_failed,
+            "rows_not_processed": self.rows_not_processed,
+            "requests": self.requests,
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "cached_tokens": u.cached_tokens,
+            "cost_usd": u.cost_usd,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from extract.config import PromptConfig
+from extract.errors import ConfigError, RowInputError
+from extract.prompt import Prompt, prompt_hash
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def make(user: str, system: str | None = None, images: list[str] | None = None,
+         base: Path = Path(".")) -> Prompt:
+    cfg = PromptConfig(user=user, system=system, images=images or [])
+    return Prompt(cfg, columns=["id", "text", "photo"], where="p.yaml", image_base=base)
+
+
+def test_render_text() -> None:
+    p = make("Ticket {id}:\n{text} {{literal}}", system="Sys {id}")
+    assert p.messages({"id": 7, "text": "hello", "photo": None}, 7) == [
+        {"role": "system", "content": "Sys 7"},
+        {"role": "user", "content": "Ticket 7:\nhello {literal}"},
+    ]
+
+
+def test_null_renders_empty() -> None:
+    assert make("[{text}]").messages({"text": None}, 1) == [{"role": "user", "content": "[]"}]
+
+
+def test_unknown_column_lists_columns() -> None:
+    with pytest.raises(ConfigError) as e:
+        make("{body}")
+    assert str(e.value) == "p.yaml:prompt.user: unknown column(s) 'body'; the source has: id, text, photo"
+
+
+def test_placeholder_must_be_plain() -> None:
+    with pytest.raises(ConfigError, match=r"placeholder \{text.upper\} must be a plain column name"):
+        make("{text.upper}")
+
+
+def test_images_local_url_and_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(PNG)
+    p = make("Look", images=["photo"], base=tmp_path)
+    msgs = p.messages({"photo": "a.png"}, 1)
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert msgs == [{"role": "user", "content": [
+        {"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": url}}]}]
+    assert p.messages({"photo": "https://x.test/i.jpg"}, 1)[0]["content"][1] == {
+        "type": "image_url", "image_url": {"url": "https://x.test/i.jpg"}}
+    assert p.messages({"photo": ""}, 1) == [{"role": "user", "content": "Look"}]
+    with pytest.raises(RowInputError, match="image column 'photo': cannot read b.png") as e:
+        p.messages({"photo": "b.png"}, 5)
+    assert e.value.row_key == 5
+    (tmp_path / "c.png").write_bytes(b"not an image")
+    with pytest.raises(RowInputError, match="c.png is not a png, jpeg, webp or gif image"):
+        p.messages({"photo": "c.png"}, 6)
+
+
+def test_image_bytes_count_in_hash(tmp_path: Path) -> None:
+    p = make("Look", images=["photo"], base=tmp_path)
+    (tmp_path / "a.png").write_bytes(PNG)
+    h1 = prompt_hash(p.messages({"photo": "a.png"}, 1))
+    (tmp_path / "a.png").write_bytes(PNG + b"\x01")
+    assert prompt_hash(p.messages({"photo": "a.png"}, 1)) != h1
