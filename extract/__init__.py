@@ -1,7 +1,8 @@
 """extract: turn messy text and images in tables into clean, typed tables with a language model.
 
 The library behind the `extract` command. The flow, one typed value per arrow:
-`load_pipeline` -> PipelineConfig -> `prepare` (Source, CompiledSchema, Prompt) -> `run` -> RunSummary.
+`load_pipeline` -> PipelineConfig -> `prepare` (Source, CompiledSchema, Prompt)
+-> `run` -> RunSummary.
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ class _Progress:
         click.echo(
             f"\r{s.rows_done}/{s.rows_total} rows  {s.rows_failed} failed  {rate:.1f} rows/s  "
             f"{tokens} tokens  ${s.usage.cost_usd or 0:.4f}  ",
-            nl=False, err=True,
+            nl=False,
+            err=True,
         )
 
     def done(self) -> None:
@@ -93,7 +94,10 @@ def main() -> None:
 
 
 _set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
     help="Override a pipeline value, e.g. --set run.concurrency=128 (values parse as YAML).",
 )
 
@@ -111,8 +115,9 @@ def _load(pipeline_file: str, overrides: tuple[str, ...]) -> PipelineConfig:
 @_set_option
 @click.option("--limit", type=click.IntRange(min=1), help="Process only the first N rows.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
-def run_command(pipeline_file: str, overrides: tuple[str, ...], limit: int | None,
-                quiet: bool) -> None:
+def run_command(
+    pipeline_file: str, overrides: tuple[str, ...], limit: int | None, quiet: bool
+) -> None:
     """Run PIPELINE_FILE: one request per row, results into typed tables."""
     config = _load(pipeline_file, overrides)
     tty = sys.stderr.isatty()
@@ -125,8 +130,13 @@ def run_command(pipeline_file: str, overrides: tuple[str, ...], limit: int | Non
             pipeline.config = config
             api_key = api_key_from_env(config) if default_key is None else default_key
             if not tty and not quiet:
-                _log("run_start", pipeline=config.name, rows=pipeline.source.count(limit),
-                     model=config.model.name, output=str(config.output.path))
+                _log(
+                    "run_start",
+                    pipeline=config.name,
+                    rows=pipeline.source.count(limit),
+                    model=config.model.name,
+                    output=str(config.output.path),
+                )
             summary = run(pipeline, api_key=api_key, limit=limit, progress=progress)
     except RunStopped as e:
         progress.done()
@@ -168,7 +178,7 @@ def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
         rows = pipeline.source.count()
         click.echo(
             f"{pipeline_file}: ok: {rows} rows from {pipeline.source.label}, schema "
-            f"{pipeline.compiled.name} ({len(pipeline.compiled.schema.get('properties', {}))} fields, "
+            f"{pipeline.compiled.name} ({len(pipeline.compiled.model.model_fields)} fields, "
             f"hash {pipeline.compiled.hash[:12]}), output {config.output.path}"
         )
     finally:
@@ -177,8 +187,14 @@ def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
 
 @main.command("schema")
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json prints only the response_format object.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints only the response_format object.",
+)
 @click.option("--check", is_flag=True, help="Print only problems; exit 2 when there are any.")
 def schema_command(ref: str, fmt: str, check: bool) -> None:
     """Show the response_format and table DDL compiled from REF (module:Class or file.py:Class)."""

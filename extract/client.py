@@ -11,7 +11,6 @@ The API key lives in a header and is scrubbed from anything echoed into an error
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import time
@@ -164,10 +163,12 @@ class ChatClient:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise ConnectionFailed(f"request timed out after {self._timeout.total:g} s") from e
         except aiohttp.ClientError as e:
-            raise ConnectionFailed(f"connection failed: {self._scrub(str(e)) or type(e).__name__}") from e
+            raise ConnectionFailed(
+                f"connection failed: {self._scrub(str(e)) or type(e).__name__}"
+            ) from e
         latency_ms = (time.perf_counter() - started) * 1000
         text = raw.decode("utf-8", errors="replace")
         if status != 200:
@@ -175,15 +176,26 @@ class ChatClient:
         try:
             data = json.loads(text)
         except ValueError as e:
-            raise UpstreamError("the reply is not JSON", status=status, body=self._scrub(text[:500])) from e
+            raise UpstreamError(
+                "the reply is not JSON", status=status, body=self._scrub(text[:500])
+            ) from e
         if not isinstance(data, dict):
             raise UpstreamError("the reply is not a JSON object", status=status, body=text[:500])
         choices = data.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else None
-        if data.get("error") or not isinstance(choice, dict) or choice.get("finish_reason") == "error":
-            message = _error_message(text, status) if data.get("error") else "reply carries no choice"
-            raise UpstreamError(f"generation failed: {self._scrub(message)}", status=status,
-                                body=self._scrub(text[:500]))
+        if (
+            data.get("error")
+            or not isinstance(choice, dict)
+            or choice.get("finish_reason") == "error"
+        ):
+            message = (
+                _error_message(text, status) if data.get("error") else "reply carries no choice"
+            )
+            raise UpstreamError(
+                f"generation failed: {self._scrub(message)}",
+                status=status,
+                body=self._scrub(text[:500]),
+            )
         message_obj = choice.get("message") or {}
         details = message_obj.get("reasoning_details")
         return Completion(

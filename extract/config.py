@@ -112,6 +112,8 @@ class RunConfig(_Strict):
     max_attempts: int = Field(default=4, ge=1, le=20)
     #: transport retries (429, 5xx, timeouts, dropped connections) per attempt
     max_retries: int = Field(default=6, ge=0, le=50)
+    #: first transport-retry wait in seconds (exponential, jittered, capped at 60 s)
+    backoff_s: float = Field(default=0.5, gt=0, le=60)
     #: rows buffered before a write to the output
     batch_size: int = Field(default=500, ge=1)
 
@@ -184,12 +186,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
-    """Read, override, validate and resolve a pipeline file. Raises ConfigError listing every problem."""
+    """Read, override, validate and resolve a pipeline file; ConfigError lists every problem."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"{file}: cannot read the pipeline file ({e.strerror})", path=str(file)) from e
+        raise ConfigError(
+            f"{file}: cannot read the pipeline file ({e.strerror})", path=str(file)
+        ) from e
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -216,7 +220,7 @@ def _resolve_paths(config: PipelineConfig, file: Path) -> PipelineConfig:
     base = file.resolve().parent
 
     def resolve(p: Path | None) -> Path | None:
-        return None if p is None else (p if p.is_absolute() else base / p)
+        return None if p is None else (base / p).resolve()
 
     source = config.source.model_copy(update={"path": resolve(config.source.path)})
     output = config.output.model_copy(update={"path": resolve(config.output.path)})

@@ -73,7 +73,7 @@ class ConfigError(ExtractError):
 
 
 class SchemaError(ConfigError):
-    """A Pydantic model that strict structured output cannot express. `field_path` names the field."""
+    """A model that strict structured output cannot express. `field_path` names the field."""
 
     def __init__(self, message: str, *, field_path: str = "", model: str = ""):
         self.field_path = field_path

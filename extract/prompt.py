@@ -86,7 +86,9 @@ class Prompt:
     """The compiled prompt of a pipeline: `messages(row)` builds one request's messages."""
 
     def __init__(self, config: PromptConfig, *, columns: list[str], where: str, image_base: Path):
-        self.system = Template.parse(config.system, f"{where}:prompt.system") if config.system else None
+        self.system = (
+            Template.parse(config.system, f"{where}:prompt.system") if config.system else None
+        )
         self.user = Template.parse(config.user, f"{where}:prompt.user")
         self.images = list(config.images)
         self.image_base = image_base

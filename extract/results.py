@@ -1,4 +1,4 @@
-"""The typed values that flow from the runner to the sinks: one RowResult per row, one RunSummary per run."""
+"""What flows from the runner to the sinks: a RowResult per row, a RunSummary per run."""
 
 from __future__ import annotations
 

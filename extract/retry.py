@@ -36,12 +36,14 @@ class _wait_retry_after(wait_base):
 
 
 def transport_retrying(
-    max_retries: int, *, initial: float = 0.5, max_wait: float = 30.0
+    max_retries: int, *, initial: float = 0.5, max_wait: float = 60.0
 ) -> AsyncRetrying:
-    """A tenacity controller: `max_retries` retries after the first try, then the error is re-raised."""
+    """A tenacity controller: `max_retries` retries after the first try, then re-raise."""
     return AsyncRetrying(
         retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(max_retries + 1),
-        wait=_wait_retry_after(wait_random_exponential(multiplier=initial, max=max_wait), max_wait * 4),
+        wait=_wait_retry_after(
+            wait_random_exponential(multiplier=initial, max=max_wait), max_wait * 4
+        ),
         reraise=True,
     )

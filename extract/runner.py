@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tenacity import AsyncRetrying
+
 from .client import ChatClient, Completion, Usage
 from .columns import model_columns
 from .config import PipelineConfig
@@ -43,7 +45,7 @@ from .validate import parse_completion
 
 __all__ = ["Pipeline", "prepare", "run"]
 
-#: characters of a bad answer sent back in a re-ask; longer ones are cut (the conversation stays bounded)
+#: characters of a bad answer sent back in a re-ask; longer ones are cut (bounded conversation)
 REASK_ANSWER_CHARS = 8000
 #: max_tokens grows by this factor after a truncated answer, up to MAX_TOKENS_CAP
 TRUNCATION_GROWTH = 2
@@ -70,8 +72,12 @@ def prepare(config: PipelineConfig) -> Pipeline:
     compiled = compile_schema(load_model(config.schema_ref, config.base_dir))
     source = open_source(config.source)
     try:
-        prompt = Prompt(config.prompt, columns=source.columns, where=str(config.file),
-                        image_base=resolve_image_base(config.source))
+        prompt = Prompt(
+            config.prompt,
+            columns=source.columns,
+            where=str(config.file),
+            image_base=resolve_image_base(config.source),
+        )
         clash = [c.name for c in model_columns(compiled.model) if c.name == source.key]
         if clash:
             raise ConfigError(
@@ -88,8 +94,11 @@ def prepare(config: PipelineConfig) -> Pipeline:
 
 def _request_template(config: PipelineConfig, compiled: CompiledSchema) -> dict[str, Any]:
     m = config.model
-    body: dict[str, Any] = {"model": m.name, "response_format": compiled.response_format,
-                            "seed": m.seed}
+    body: dict[str, Any] = {
+        "model": m.name,
+        "response_format": compiled.response_format,
+        "seed": m.seed,
+    }
     for name in ("temperature", "top_p", "presence_penalty", "max_tokens", "reasoning"):
         value = getattr(m, name)
         if value is not None:
@@ -104,8 +113,9 @@ def _request_template(config: PipelineConfig, compiled: CompiledSchema) -> dict[
     return body
 
 
-def _reask(first_turn: list[Message], completion: Completion | None, error: ContentError) -> list[
-        Message]:
+def _reask(
+    first_turn: list[Message], completion: Completion | None, error: ContentError
+) -> list[Message]:
     """The first turn, the bad answer, and what was wrong with it: a changed, bounded request."""
     answer = (error.raw or (completion.content if completion else "") or "")[:REASK_ANSWER_CHARS]
     assistant: Message = {"role": "assistant", "content": answer}
@@ -113,19 +123,29 @@ def _reask(first_turn: list[Message], completion: Completion | None, error: Cont
         # OpenRouter: hand the model its own reasoning back unchanged so it can continue from it.
         assistant["reasoning_details"] = completion.reasoning_details
     if isinstance(error, TruncatedOutput):
-        problem = ("Your answer was cut off before it was complete. Reply again with only the JSON "
-                   "object, complete and concise.")
+        problem = (
+            "Your answer was cut off before it was complete. Reply again with only the JSON "
+            "object, complete and concise."
+        )
     else:
         details = getattr(error, "errors", None) or [str(error)]
-        problem = ("Your answer was not valid for the required JSON schema:\n- "
-                   + "\n- ".join(details[:20])
-                   + "\nReply with only the corrected JSON object.")
+        problem = (
+            "Your answer was not valid for the required JSON schema:\n- "
+            + "\n- ".join(details[:20])
+            + "\nReply with only the corrected JSON object."
+        )
     return [*first_turn, assistant, {"role": "user", "content": problem}]
 
 
 class _Run:
-    def __init__(self, pipeline: Pipeline, client: ChatClient, sink: Sink, summary: RunSummary,
-                 progress: Progress | None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        client: ChatClient,
+        sink: Sink,
+        summary: RunSummary,
+        progress: Progress | None,
+    ):
         self.p = pipeline
         self.cfg = pipeline.config
         self.client = client
@@ -143,8 +163,11 @@ class _Run:
             pin, pout = self.prices
             usage.cost_usd = (usage.prompt_tokens * pin + usage.completion_tokens * pout) / 1e6
 
+    def retrying(self) -> AsyncRetrying:
+        return transport_retrying(self.cfg.run.max_retries, initial=self.cfg.run.backoff_s)
+
     async def _send(self, body: dict[str, Any], result: RowResult) -> Completion:
-        async for attempt in transport_retrying(self.cfg.run.max_retries):
+        async for attempt in self.retrying():
             with attempt:
                 result.requests += 1
                 self.summary.requests += 1
@@ -209,9 +232,12 @@ class _Run:
                 raise
             except Exception as e:
                 # A bug of ours must not lose the row: it lands in the errors table with its trace.
-                result = RowResult(key=row.get(self.p.source.key), prompt_hash="",
-                                   error_class=f"InternalError.{type(e).__name__}",
-                                   message=f"{e}\n{traceback.format_exc(limit=5)}")
+                result = RowResult(
+                    key=row.get(self.p.source.key),
+                    prompt_hash="",
+                    error_class=f"InternalError.{type(e).__name__}",
+                    message=f"{e}\n{traceback.format_exc(limit=5)}",
+                )
             self._accept(result)
         finally:
             slots.release()
@@ -242,8 +268,11 @@ class _Run:
     async def main(self, limit: int | None) -> None:
         slots = asyncio.Semaphore(self.cfg.run.concurrency)
         tasks: set[asyncio.Task[None]] = set()
-        rows = (row for batch in self.p.source.batches(max(self.cfg.run.batch_size, 256), limit)
-                for row in batch)
+        rows = (
+            row
+            for batch in self.p.source.batches(max(self.cfg.run.batch_size, 256), limit)
+            for row in batch
+        )
         try:
             for row in rows:
                 await slots.acquire()
@@ -270,24 +299,41 @@ def run(
     limit: int | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Run a prepared pipeline to its end. Raises RunStopped (after writing what was done) on 401/402."""
+    """Run a prepared pipeline to its end; on 401/402 write what was done, then raise RunStopped."""
     cfg = pipeline.config
     compiled = pipeline.compiled
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     summary = RunSummary(
-        run_id=run_id, pipeline=cfg.name, config_hash=cfg.config_hash(),
-        schema_hash=compiled.hash, model=cfg.model.name, output=str(cfg.output.path),
-        table=cfg.table, started_at=dt.datetime.now(dt.UTC),
+        run_id=run_id,
+        pipeline=cfg.name,
+        config_hash=cfg.config_hash(),
+        schema_hash=compiled.hash,
+        model=cfg.model.name,
+        output=str(cfg.output.path),
+        table=cfg.table,
+        started_at=dt.datetime.now(dt.UTC),
         rows_total=pipeline.source.count(limit),
     )
-    sink = open_sink(cfg.output.type, cfg.output.path, cfg.table, key=pipeline.source.key,
-                     key_type=pipeline.source.key_type, columns=model_columns(compiled.model),
-                     seed=cfg.model.seed, run_id=run_id, schema_hash=compiled.hash)
+    sink = open_sink(
+        cfg.output.type,
+        cfg.output.path,
+        cfg.table,
+        key=pipeline.source.key,
+        key_type=pipeline.source.key_type,
+        columns=model_columns(compiled.model),
+        seed=cfg.model.seed,
+        run_id=run_id,
+        schema_hash=compiled.hash,
+    )
 
     async def go(state: list[_Run]) -> None:
-        async with ChatClient(cfg.model.base_url, api_key=api_key, timeout_s=cfg.model.timeout_s,
-                              max_connections=cfg.run.concurrency,
-                              headers={"X-Title": "extract"}) as client:
+        async with ChatClient(
+            cfg.model.base_url,
+            api_key=api_key,
+            timeout_s=cfg.model.timeout_s,
+            max_connections=cfg.run.concurrency,
+            headers={"X-Title": "extract"},
+        ) as client:
             state.append(_Run(pipeline, client, sink, summary, progress))
             await state[0].main(limit)
 

@@ -80,8 +80,15 @@ class Sink(Protocol):
 class _Frames:
     """Builds the typed frames of a batch: key, schema columns, provenance."""
 
-    def __init__(self, key: str, key_dtype: pl.DataType | None, columns: list[Column],
-                 seed: int, run_id: str, schema_hash: str):
+    def __init__(
+        self,
+        key: str,
+        key_dtype: pl.DataType | None,
+        columns: list[Column],
+        seed: int,
+        run_id: str,
+        schema_hash: str,
+    ):
         self.key = key
         self.key_dtype = key_dtype
         self.columns = columns
@@ -89,8 +96,9 @@ class _Frames:
         self.run_id = run_id
         self.schema_hash = schema_hash
 
-    def _provenance(self, rs: Sequence[RowResult], spec: list[tuple[str, str, pl.DataType]],
-                    status: str | None) -> dict[str, pl.Series]:
+    def _provenance(
+        self, rs: Sequence[RowResult], spec: list[tuple[str, str, pl.DataType]], status: str | None
+    ) -> dict[str, pl.Series]:
         now = dt.datetime.now(dt.UTC)
         values: dict[str, list[Any]] = {
             "_status": [status] * len(rs),
@@ -122,8 +130,10 @@ class _Frames:
     def ok(self, rs: Sequence[RowResult]) -> pl.DataFrame:
         instances = [r.instance for r in rs if r.instance is not None]
         fields = to_frame(instances, self.columns)
-        return pl.DataFrame([self._keys(rs)]).hstack(fields).hstack(
-            list(self._provenance(rs, PROVENANCE, "ok").values())
+        return (
+            pl.DataFrame([self._keys(rs)])
+            .hstack(fields)
+            .hstack(list(self._provenance(rs, PROVENANCE, "ok").values()))
         )
 
     def failed(self, rs: Sequence[RowResult]) -> pl.DataFrame:
@@ -133,8 +143,18 @@ class _Frames:
 class DuckDBSink:
     """Writes `<table>`, `<table>_errors` and `_extract_runs` into a DuckDB file."""
 
-    def __init__(self, path: Path, table: str, *, key: str, key_type: str, columns: list[Column],
-                 seed: int, run_id: str, schema_hash: str):
+    def __init__(
+        self,
+        path: Path,
+        table: str,
+        *,
+        key: str,
+        key_type: str,
+        columns: list[Column],
+        seed: int,
+        run_id: str,
+        schema_hash: str,
+    ):
         self.path = path
         self.table = table
         self.errors_table = f"{table}_errors"
@@ -143,8 +163,9 @@ class DuckDBSink:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(str(path))
         except (OSError, duckdb.Error) as e:
-            raise SinkError(f"{path}: cannot open the output database ({_first_line(e)})",
-                            path=str(path)) from e
+            raise SinkError(
+                f"{path}: cannot open the output database ({_first_line(e)})", path=str(path)
+            ) from e
         self.frames = _Frames(key, None, columns, seed, run_id, schema_hash)
         key_col = f"{_ident(key)} {key_type}"
         results_ddl = ", ".join(
@@ -162,20 +183,25 @@ class DuckDBSink:
             self.con.execute(f"CREATE TEMP TABLE __expected ({ddl.replace(' PRIMARY KEY', '')})")
             want = self.con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = '__expected' ORDER BY ordinal_position").fetchall()
+                "WHERE table_name = '__expected' ORDER BY ordinal_position"
+            ).fetchall()
             have = self.con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
-                [table]).fetchall()
+                [table],
+            ).fetchall()
             self.con.execute("DROP TABLE __expected")
         except duckdb.Error as e:
-            raise SinkError(f"{self.path}: cannot create table {table!r} ({_first_line(e)})",
-                            path=str(self.path)) from e
+            raise SinkError(
+                f"{self.path}: cannot create table {table!r} ({_first_line(e)})",
+                path=str(self.path),
+            ) from e
         if want != have:
             diff = sorted(set(want) ^ set(have))[:3]
             raise SinkError(
                 f"{self.path}: table {table!r} exists with other columns than this pipeline writes "
-                f"(e.g. {', '.join(f'{n} {t}' for n, t in diff)}); write to another table or drop it",
+                f"(e.g. {', '.join(f'{n} {t}' for n, t in diff)}); "
+                "write to another table or drop it",
                 path=str(self.path),
             )
 
@@ -192,8 +218,10 @@ class DuckDBSink:
                     f"(SELECT {_ident(self.key)} FROM __keys)"
                 )
             self.con.unregister("__keys")
-            for table, rows, build in ((self.table, ok, self.frames.ok),
-                                       (self.errors_table, failed, self.frames.failed)):
+            for table, rows, build in (
+                (self.table, ok, self.frames.ok),
+                (self.errors_table, failed, self.frames.failed),
+            ):
                 if rows:
                     self.con.register("__batch", build(rows))
                     self.con.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM __batch")
@@ -201,15 +229,19 @@ class DuckDBSink:
             self.con.execute("COMMIT")
         except duckdb.Error as e:
             self.con.execute("ROLLBACK")
-            raise SinkError(f"{self.path}: writing to {self.table!r} failed ({_first_line(e)})",
-                            path=str(self.path)) from e
+            raise SinkError(
+                f"{self.path}: writing to {self.table!r} failed ({_first_line(e)})",
+                path=str(self.path),
+            ) from e
 
     def finish(self, summary: RunSummary) -> None:
         record = summary.record()
         names = ", ".join(_ident(k) for k in record)
         marks = ", ".join("?" for _ in record)
-        self.con.execute(f"INSERT OR REPLACE INTO _extract_runs ({names}) VALUES ({marks})",
-                         list(record.values()))
+        self.con.execute(
+            f"INSERT OR REPLACE INTO _extract_runs ({names}) VALUES ({marks})",
+            list(record.values()),
+        )
 
     def close(self) -> None:
         self.con.close()
@@ -220,14 +252,23 @@ def _json_text(value: Any) -> str | None:
 
 
 class FileSink:
-    """Parquet or CSV: `<path>` holds results, `<stem>_errors.<ext>` failures, `<stem>_runs.jsonl` runs.
+    """Parquet or CSV: `<path>` results, `<stem>_errors.<ext>` failures, `<stem>_runs.jsonl` runs.
 
     Files are written to a temporary name and moved into place when the run ends, so a reader
     never sees a half-written file. CSV flattens nested columns to JSON text.
     """
 
-    def __init__(self, path: Path, kind: str, *, key: str, columns: list[Column], seed: int,
-                 run_id: str, schema_hash: str):
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        *,
+        key: str,
+        columns: list[Column],
+        seed: int,
+        run_id: str,
+        schema_hash: str,
+    ):
         self.kind = kind
         self.path = path
         self.errors_path = path.with_name(f"{path.stem}_errors{path.suffix}")
@@ -236,8 +277,9 @@ class FileSink:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise SinkError(f"{path.parent}: cannot create the output folder ({e.strerror})",
-                            path=str(path)) from e
+            raise SinkError(
+                f"{path.parent}: cannot create the output folder ({e.strerror})", path=str(path)
+            ) from e
         self._writers: dict[Path, Any] = {}
         self._schemas: dict[Path, pa.Schema] = {}
 
@@ -289,11 +331,30 @@ class FileSink:
         self._writers.clear()
 
 
-def open_sink(kind: str, path: Path, table: str, *, key: str, key_type: str,
-              columns: list[Column], seed: int, run_id: str, schema_hash: str) -> Sink:
+def open_sink(
+    kind: str,
+    path: Path,
+    table: str,
+    *,
+    key: str,
+    key_type: str,
+    columns: list[Column],
+    seed: int,
+    run_id: str,
+    schema_hash: str,
+) -> Sink:
     """Open the configured output, creating (or checking) its tables."""
     if kind == "duckdb":
-        return DuckDBSink(path, table, key=key, key_type=key_type, columns=columns, seed=seed,
-                          run_id=run_id, schema_hash=schema_hash)
-    return FileSink(path, kind, key=key, columns=columns, seed=seed, run_id=run_id,
-                    schema_hash=schema_hash)
+        return DuckDBSink(
+            path,
+            table,
+            key=key,
+            key_type=key_type,
+            columns=columns,
+            seed=seed,
+            run_id=run_id,
+            schema_hash=schema_hash,
+        )
+    return FileSink(
+        path, kind, key=key, columns=columns, seed=seed, run_id=run_id, schema_hash=schema_hash
+    )

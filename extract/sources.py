@@ -40,18 +40,23 @@ class Source:
         try:
             if config.type == "duckdb" and config.path is not None:
                 if not config.path.exists():
-                    raise SourceError(f"{config.path}: no such database file", path=str(config.path))
+                    raise SourceError(
+                        f"{config.path}: no such database file", path=str(config.path)
+                    )
                 self._con = duckdb.connect(str(config.path), read_only=True)
             else:
                 self._con = duckdb.connect()
         except duckdb.Error as e:
-            raise SourceError(f"{self.label}: cannot open ({_first_line(e)})", path=self.label) from e
+            raise SourceError(
+                f"{self.label}: cannot open ({_first_line(e)})", path=self.label
+            ) from e
         self._sql = self._select_sql()
         try:
             described = self._con.sql(f"DESCRIBE {self._sql}").fetchall()
         except duckdb.Error as e:
-            raise SourceError(f"{self.label}: cannot read the input: {_first_line(e)}",
-                              path=self.label) from e
+            raise SourceError(
+                f"{self.label}: cannot read the input: {_first_line(e)}", path=self.label
+            ) from e
         self.types: dict[str, str] = {str(row[0]): str(row[1]) for row in described}
         self.columns = list(self.types)
         if self.key not in self.types:
@@ -67,7 +72,7 @@ class Source:
             assert c.path is not None
             if not c.path.exists():
                 raise SourceError(f"{c.path}: no such file", path=str(c.path))
-            # An explicit dialect: DuckDB's sniffer would otherwise read a broken file as one column.
+            # An explicit dialect: the sniffer would otherwise read a broken file as one column.
             return (
                 f"SELECT * FROM read_csv({_literal(str(c.path))}, header=true, delim=',', "
                 "quote='\"', escape='\"', strict_mode=true)"
@@ -125,15 +130,17 @@ class Source:
                 if batch.num_rows:
                     yield batch.to_pylist()
         except duckdb.Error as e:
-            raise SourceError(f"{self.label}: cannot read the input: {_first_line(e)}",
-                              path=self.label) from e
+            raise SourceError(
+                f"{self.label}: cannot read the input: {_first_line(e)}", path=self.label
+            ) from e
 
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         try:
             return self._con.execute(sql).fetchall()
         except duckdb.Error as e:
-            raise SourceError(f"{self.label}: cannot read the input: {_first_line(e)}",
-                              path=self.label) from e
+            raise SourceError(
+                f"{self.label}: cannot read the input: {_first_line(e)}", path=self.label
+            ) from e
 
     def close(self) -> None:
         self._con.close()

@@ -59,8 +59,11 @@ def parse_completion(completion: Completion, compiled: CompiledSchema) -> BaseMo
         raise MalformedOutput("the answer is empty", raw="")
     data = extract_json(content)
     if not isinstance(data, dict):
-        raise InvalidOutput("the answer is not a JSON object", raw=content,
-                            errors=["(root): expected a JSON object"])
+        raise InvalidOutput(
+            "the answer is not a JSON object",
+            raw=content,
+            errors=["(root): expected a JSON object"],
+        )
     try:
         return compiled.parse(data)
     except ValidationError as e:

@@ -36,10 +36,15 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
 
 
 def test_overrides_parse_as_yaml_scalars(tmp_path: Path) -> None:
-    cfg = load_pipeline(write(tmp_path, GOOD), ["run.concurrency=128",
-                                                "model.base_url=http://127.0.0.1:8787/v1",
-                                                "model.reasoning={effort: low}",
-                                                "model.temperature=0.5"])
+    cfg = load_pipeline(
+        write(tmp_path, GOOD),
+        [
+            "run.concurrency=128",
+            "model.base_url=http://127.0.0.1:8787/v1",
+            "model.reasoning={effort: low}",
+            "model.temperature=0.5",
+        ],
+    )
     assert cfg.run.concurrency == 128
     assert cfg.model.base_url == "http://127.0.0.1:8787/v1"
     assert not cfg.model.is_openrouter
@@ -48,7 +53,9 @@ def test_overrides_parse_as_yaml_scalars(tmp_path: Path) -> None:
 
 
 def test_every_problem_reported_at_once(tmp_path: Path) -> None:
-    p = write(tmp_path, GOOD.replace("type: csv", "type: xlsx") + "extra_key: 1\nrun: {concurrency: 0}\n")
+    p = write(
+        tmp_path, GOOD.replace("type: csv", "type: xlsx") + "extra_key: 1\nrun: {concurrency: 0}\n"
+    )
     with pytest.raises(ConfigError) as e:
         load_pipeline(p)
     assert e.value.problems == [
@@ -72,15 +79,17 @@ def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_duckdb_source_shape(tmp_path: Path) -> None:
-    text = GOOD.replace("{type: csv, path: data/t.csv, key: id}",
-                        "{type: duckdb, key: id, table: t, query: select 1}")
+    text = GOOD.replace(
+        "{type: csv, path: data/t.csv, key: id}",
+        "{type: duckdb, key: id, table: t, query: select 1}",
+    )
     with pytest.raises(ConfigError, match="exactly one of 'table' or 'query'"):
         load_pipeline(write(tmp_path, text))
 
 
 @pytest.mark.parametrize("item", ["novalue", "=1", "a..b=1"])
 def test_bad_override(item: str) -> None:
-    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+    with pytest.raises(ConfigError, match=r"expected KEY\.PATH=VALUE"):
         parse_override(item)
 
 

@@ -12,8 +12,9 @@ from extract.prompt import Prompt, prompt_hash
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
-def make(user: str, system: str | None = None, images: list[str] | None = None,
-         base: Path = Path(".")) -> Prompt:
+def make(
+    user: str, system: str | None = None, images: list[str] | None = None, base: Path = Path(".")
+) -> Prompt:
     cfg = PromptConfig(user=user, system=system, images=images or [])
     return Prompt(cfg, columns=["id", "text", "photo"], where="p.yaml", image_base=base)
 
@@ -33,11 +34,16 @@ def test_null_renders_empty() -> None:
 def test_unknown_column_lists_columns() -> None:
     with pytest.raises(ConfigError) as e:
         make("{body}")
-    assert str(e.value) == "p.yaml:prompt.user: unknown column(s) 'body'; the source has: id, text, photo"
+    assert (
+        str(e.value)
+        == "p.yaml:prompt.user: unknown column(s) 'body'; the source has: id, text, photo"
+    )
 
 
 def test_placeholder_must_be_plain() -> None:
-    with pytest.raises(ConfigError, match=r"placeholder \{text.upper\} must be a plain column name"):
+    with pytest.raises(
+        ConfigError, match=r"placeholder \{text.upper\} must be a plain column name"
+    ):
         make("{text.upper}")
 
 
@@ -46,16 +52,25 @@ def test_images_local_url_and_missing(tmp_path: Path) -> None:
     p = make("Look", images=["photo"], base=tmp_path)
     msgs = p.messages({"photo": "a.png"}, 1)
     url = "data:image/png;base64," + base64.b64encode(PNG).decode()
-    assert msgs == [{"role": "user", "content": [
-        {"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": url}}]}]
+    assert msgs == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Look"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
     assert p.messages({"photo": "https://x.test/i.jpg"}, 1)[0]["content"][1] == {
-        "type": "image_url", "image_url": {"url": "https://x.test/i.jpg"}}
+        "type": "image_url",
+        "image_url": {"url": "https://x.test/i.jpg"},
+    }
     assert p.messages({"photo": ""}, 1) == [{"role": "user", "content": "Look"}]
-    with pytest.raises(RowInputError, match="image column 'photo': cannot read b.png") as e:
+    with pytest.raises(RowInputError, match=r"image column 'photo': cannot read b\.png") as e:
         p.messages({"photo": "b.png"}, 5)
     assert e.value.row_key == 5
     (tmp_path / "c.png").write_bytes(b"not an image")
-    with pytest.raises(RowInputError, match="c.png is not a png, jpeg, webp or gif image"):
+    with pytest.raises(RowInputError, match=r"c\.png is not a png, jpeg, webp or gif image"):
         p.messages({"photo": "c.png"}, 6)
 
 

@@ -44,12 +44,19 @@ def test_missing_key_column_lists_columns(tmp_path: Path) -> None:
 
 
 def test_duplicate_and_null_keys(tmp_path: Path) -> None:
-    with open_source(csv(tmp_path, "id,text\n1,a\n2,b\n1,c\n2,d\n2,e\n")) as src:
-        with pytest.raises(SourceError, match=r"duplicate key 'id': 2 \(3 times\), 1 \(2 times\)"):
-            src.check_keys()
-    with open_source(csv(tmp_path, "id,text\n1,a\n,b\n3,c\n")) as src:
-        with pytest.raises(SourceError, match=r"1 row\(s\) have a null key 'id' \(the first is data row 2\)"):
-            src.check_keys()
+    dupes = r"duplicate key 'id': 2 \(3 times\), 1 \(2 times\)"
+    with (
+        open_source(csv(tmp_path, "id,text\n1,a\n2,b\n1,c\n2,d\n2,e\n")) as src,
+        pytest.raises(SourceError, match=dupes),
+    ):
+        src.check_keys()
+    with (
+        open_source(csv(tmp_path, "id,text\n1,a\n,b\n3,c\n")) as src,
+        pytest.raises(
+            SourceError, match=r"1 row\(s\) have a null key 'id' \(the first is data row 2\)"
+        ),
+    ):
+        src.check_keys()
 
 
 def test_parquet_and_duckdb(tmp_path: Path) -> None:
@@ -63,8 +70,9 @@ def test_parquet_and_duckdb(tmp_path: Path) -> None:
     con.close()
     with open_source(SourceConfig(type="duckdb", path=db, key="id", table="docs")) as src:
         assert src.count() == 5
-    with open_source(SourceConfig(type="duckdb", path=db, key="id",
-                                  query="select * from docs where id > 2;")) as src:
+    with open_source(
+        SourceConfig(type="duckdb", path=db, key="id", query="select * from docs where id > 2;")
+    ) as src:
         assert [r["id"] for b in src.batches(10) for r in b] == [3, 4]
     with pytest.raises(SourceError, match="cannot read the input: Catalog Error"):
         open_source(SourceConfig(type="duckdb", path=db, key="id", table="nope"))

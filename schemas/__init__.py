@@ -1,0 +1,1 @@
+"""Example extraction schemas (Pydantic models) used by the pipelines in ../pipelines."""

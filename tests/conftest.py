@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from extract.testserver import ServerConfig, ServerThread
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[ServerThread]:
+    with ServerThread(ServerConfig(api_key="sk-test-secret")) as server:
+        yield server
+
+
+@pytest.fixture
+def server(_server: ServerThread) -> Iterator[ServerThread]:
+    """The project's OpenAI-compatible test server on 127.0.0.1, counters reset, no faults."""
+    _server.configure(
+        faults={}, latency_ms=0, jitter_ms=0, retry_after="0", api_key="sk-test-secret"
+    )
+    _server.reset()
+    yield _server
