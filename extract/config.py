@@ -2,7 +2,8 @@
 
 Every problem is reported at once as `file:key: message`. `--set a.b=value` overrides are applied to
 the parsed YAML *before* validation, so an override is checked exactly like the file itself.
-Relative paths resolve against the YAML file's folder. Secrets never live here: the file names the
+Relative paths in the file resolve against its folder; relative paths given with --set, against
+the current directory. Secrets never live here: the file names the
 environment variable that holds the API key.
 """
 
@@ -207,6 +208,9 @@ def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         raise ConfigError(f"{file}: the pipeline file must be a mapping of keys", path=str(file))
     for item in overrides:
         keys, value = parse_override(item)
+        if keys[-1] == "path" and isinstance(value, str) and value:
+            # A path typed on the command line is relative to where it was typed.
+            value = str(Path.cwd() / value)
         _apply_override(data, keys, value, item)
     try:
         config = PipelineConfig.model_validate(data)

@@ -1,0 +1,100 @@
+"""The command surface: help texts, exported names, the README's commands, `extract schema`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+import extract
+from extract.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRACT = str(Path(sys.executable).parent / "extract")
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert main.commands[command].help
+    assert "Usage: main " + command in result.output
+
+
+def test_exported_names_are_complete() -> None:
+    public = {n for n, v in vars(extract).items()
+              if not n.startswith("_") and not isinstance(v, type(extract))}
+    assert public - {"annotations"} == set(extract.__all__)
+
+
+def test_exit_codes_documented_in_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for code in ("0", "1", "2", "3", "4", "130"):
+        assert re.search(rf"^\| {code} \| ", readme, re.M), code
+
+
+def test_schema_command_json_and_text() -> None:
+    r = subprocess.run([EXTRACT, "schema", "schemas/demo.py:Contact", "--format", "json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fmt = json.loads(r.stdout)
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["name"] == "Contact" and fmt["json_schema"]["strict"] is True
+    assert fmt["json_schema"]["schema"]["additionalProperties"] is False
+    r = subprocess.run([EXTRACT, "schema", "schemas.demo:Contact"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert '"urgent" BOOLEAN' in r.stdout and r.stdout.startswith("-- response_format\n")
+    r = subprocess.run([EXTRACT, "schema", "schemas/demo.py:Contact", "--check"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_schema_command_refuses_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        "from typing import Any\nfrom pydantic import BaseModel\n"
+        "class M(BaseModel):\n    anything: Any\n"
+    )
+    r = subprocess.run([EXTRACT, "schema", "m.py:M"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.startswith("extract: error: ") and "anything" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+
+
+def test_validate_command(tmp_path: Path) -> None:
+    r = subprocess.run([EXTRACT, "validate", "pipelines/tickets.yaml"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "ok: 300 rows" in r.stdout
+
+
+def test_readme_commands() -> None:
+    """The README's two set-up commands: `make demo` runs for real; `make test` resolves (it is
+    what is running this test, so it is dry-run here and run for real by .ci/run)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Set-up: two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make demo", "make test"]
+    ci = (ROOT / ".ci/run").read_text()
+    assert "make test" in ci
+    dry = subprocess.run(["make", "-n", "test"], capture_output=True, text=True, cwd=ROOT)
+    assert dry.returncode == 0 and "pytest" in dry.stdout
+    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
+    r = subprocess.run(["make", "demo"], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    con = duckdb.connect(str(ROOT / "out/demo.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from tickets").fetchone() == (300,)
+        assert con.execute("select count(*) from tickets_errors").fetchone() == (0,)
+    finally:
+        con.close()
+    assert "category" in r.stdout
