@@ -12,6 +12,7 @@ from .columns import Column, model_columns, to_frame
 from .config import PipelineConfig, load_pipeline
 from .errors import (
     APIError,
+    BudgetExceeded,
     ConfigError,
     ConnectionFailed,
     ContentError,
@@ -37,6 +38,7 @@ from .schema import CompiledSchema, compile_schema, load_model
 
 __all__ = [
     "APIError",
+    "BudgetExceeded",
     "ChatClient",
     "Column",
     "CompiledSchema",

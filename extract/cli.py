@@ -6,6 +6,7 @@ Exit codes (also in the README):
     2  bad input: pipeline file, --set, schema, source or output (nothing was sent)
     3  the run finished, but some rows are in the errors table
     4  the API stopped the run (401 invalid key, 402 out of credits); rows already written stay
+    5  the run stopped before passing run.budget_usd; rows already written stay
   130  interrupted (Ctrl-C); rows already written stay
 """
 
@@ -18,20 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 
 from .columns import columns_ddl, model_columns
 from .config import PipelineConfig, load_pipeline
-from .errors import ConfigError, ExtractError, RunStopped
+from .errors import BudgetExceeded, ConfigError, ExtractError, RunStopped
+from .plan import make_plan
 from .results import RunSummary
 from .runner import Pipeline, api_key_from_env, prepare, run
 from .schema import compile_schema, load_model, schema_problems
 from .serve import endpoint
+from .sinks import ledger_path
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 EXIT_ROWS_FAILED = 3
 EXIT_API_STOPPED = 4
+EXIT_BUDGET = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -76,8 +81,10 @@ class _Progress:
 def _summary_lines(s: RunSummary) -> list[str]:
     u = s.usage
     lines = [
-        f"run {s.run_id} {s.status}: {s.rows_ok} valid, {s.rows_failed} in errors, "
-        f"{s.rows_not_processed} not processed, of {s.rows_total} rows in {s.seconds:.1f} s",
+        f"run {s.run_id} {s.status} in {s.seconds:.1f} s: {s.rows_total} rows: {s.rows_ok} valid, "
+        f"{s.rows_failed} in errors, {s.rows_cached} from the cache, {s.rows_skipped} already "
+        f"done ({s.rows_failed_before} of them failed before), "
+        f"{s.rows_not_processed} not processed",
         f"requests {s.requests}, tokens in {u.prompt_tokens} out {u.completion_tokens} "
         f"(reasoning {u.reasoning_tokens}), cost ${u.cost_usd or 0:.4f}",
         f"output {s.output} table {s.table}",
@@ -115,10 +122,28 @@ def _load(pipeline_file: str, overrides: tuple[str, ...]) -> PipelineConfig:
 @_set_option
 @click.option("--limit", type=click.IntRange(min=1), help="Process only the first N rows.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Request every row again, ignoring earlier results and the cache.",
+)
+@click.option("--retry-errors", is_flag=True, help="Process only the rows in the errors table.")
 def run_command(
-    pipeline_file: str, overrides: tuple[str, ...], limit: int | None, quiet: bool
+    pipeline_file: str,
+    overrides: tuple[str, ...],
+    limit: int | None,
+    quiet: bool,
+    full_refresh: bool,
+    retry_errors: bool,
 ) -> None:
-    """Run PIPELINE_FILE: one request per row, results into typed tables."""
+    """Run PIPELINE_FILE: one request per row, results into typed tables.
+
+    Rows already done for the same request are skipped, answers in the cache are reused, and a
+    run that was killed picks up where it stopped.
+    """
+    if full_refresh and retry_errors:
+        click.echo("extract: error: --full-refresh and --retry-errors exclude each other", err=True)
+        sys.exit(EXIT_INPUT)
     config = _load(pipeline_file, overrides)
     tty = sys.stderr.isatty()
     progress = _Progress(enabled=tty and not quiet)
@@ -133,15 +158,25 @@ def run_command(
                 _log(
                     "run_start",
                     pipeline=config.name,
-                    rows=pipeline.source.count(limit),
                     model=config.model.name,
                     output=str(config.output.path),
                 )
-            summary = run(pipeline, api_key=api_key, limit=limit, progress=progress)
+            summary = run(
+                pipeline,
+                api_key=api_key,
+                limit=limit,
+                progress=progress,
+                full_refresh=full_refresh,
+                retry_errors=retry_errors,
+            )
     except RunStopped as e:
         progress.done()
         click.echo(f"extract: error: the API stopped the run: {e}", err=True)
         sys.exit(EXIT_API_STOPPED)
+    except BudgetExceeded as e:
+        progress.done()
+        click.echo(f"extract: error: {e}", err=True)
+        sys.exit(EXIT_BUDGET)
     except ExtractError as e:
         progress.done()
         _fail(e)
@@ -160,7 +195,8 @@ def run_command(
                 click.echo(line)
         else:
             _log("run_end", **summary.record())
-    sys.exit(EXIT_ROWS_FAILED if summary.rows_failed else EXIT_OK)
+    failed = summary.rows_failed + summary.rows_failed_before
+    sys.exit(EXIT_ROWS_FAILED if failed else EXIT_OK)
 
 
 @main.command("validate")
@@ -217,3 +253,119 @@ def schema_command(ref: str, fmt: str, check: bool) -> None:
     click.echo("-- table columns (plus the key column and _provenance columns)")
     ddl = ",\n  ".join(columns_ddl([c]) for c in model_columns(model))
     click.echo(f"CREATE TABLE {model.__name__.lower()} (\n  {ddl}\n);")
+
+
+@main.command("plan")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--limit", type=click.IntRange(min=1), help="Plan only the first N rows.")
+@click.option("--full-refresh", is_flag=True, help="Plan as if every row were requested again.")
+@click.option("--retry-errors", is_flag=True, help="Plan only the rows in the errors table.")
+def plan_command(
+    pipeline_file: str,
+    overrides: tuple[str, ...],
+    limit: int | None,
+    full_refresh: bool,
+    retry_errors: bool,
+) -> None:
+    """Show what running PIPELINE_FILE would do and cost, without sending anything."""
+    config = _load(pipeline_file, overrides)
+    try:
+        pipeline = prepare(config)
+        try:
+            plan = make_plan(
+                pipeline, limit=limit, full_refresh=full_refresh, retry_errors=retry_errors
+            )
+        finally:
+            pipeline.close()
+    except ExtractError as e:
+        _fail(e)
+        raise
+    click.echo(f"{config.name}: {config.model.name} at {config.model.base_url}")
+    for line in plan.lines():
+        click.echo(line)
+    if config.run.budget_usd is not None:
+        click.echo(f"budget: ${config.run.budget_usd:g} (the run stops before passing it)")
+
+
+def _open_output(pipeline_file: str, overrides: tuple[str, ...]) -> tuple[PipelineConfig, Path]:
+    config = _load(pipeline_file, overrides)
+    path = ledger_path(config.output.type, config.output.path)
+    if not path.exists():
+        click.echo(f"extract: error: {path}: no output yet (run the pipeline first)", err=True)
+        sys.exit(EXIT_INPUT)
+    return config, path
+
+
+def _show(path: Path, sql: str, params: list[Any], fmt: str) -> None:
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as e:
+        click.echo(f"extract: error: {path}: cannot open ({str(e).splitlines()[0]})", err=True)
+        sys.exit(EXIT_INPUT)
+    try:
+        cur = con.execute(sql, params)
+        names = [d[0] for d in cur.description or []]
+        rows = cur.fetchall()
+    except duckdb.Error as e:
+        click.echo(f"extract: error: {path}: {str(e).splitlines()[0]}", err=True)
+        sys.exit(EXIT_INPUT)
+    finally:
+        con.close()
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(names, row, strict=True)), default=str))
+        return
+    cells = [[("" if v is None else str(v)).replace("\n", " ")[:60] for v in row] for row in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    click.echo("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json prints one JSON object per line.",
+)
+
+
+@main.command("runs")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True)
+@_format_option
+def runs_command(pipeline_file: str, overrides: tuple[str, ...], last: int, fmt: str) -> None:
+    """List the past runs recorded in PIPELINE_FILE's output, newest first."""
+    config, path = _open_output(pipeline_file, overrides)
+    _show(
+        path,
+        "SELECT run_id, status, rows_total, rows_ok, rows_failed, rows_cached, rows_skipped, "
+        "requests, prompt_tokens + completion_tokens AS tokens, round(cost_usd, 6) AS cost_usd, "
+        "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, stop_reason "
+        "FROM _extract_runs WHERE table_name = ? ORDER BY started_at DESC LIMIT ?",
+        [config.table, last],
+        fmt,
+    )
+
+
+@main.command("errors")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@_format_option
+def errors_command(pipeline_file: str, overrides: tuple[str, ...], limit: int, fmt: str) -> None:
+    """Show the rows of PIPELINE_FILE's errors table: key, error class, message, attempts."""
+    config, path = _open_output(pipeline_file, overrides)
+    key = '"' + config.source.key.replace('"', '""') + '"'
+    table = '"' + f"{config.table}_errors".replace('"', '""') + '"'
+    _show(
+        path,
+        f"SELECT {key}, _error_class, _message, _attempts, _requests, _raw_output "
+        f"FROM {table} ORDER BY _extracted_at DESC LIMIT ?",
+        [limit],
+        fmt,
+    )

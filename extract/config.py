@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = [
+    "LocalServerConfig",
     "ModelConfig",
     "OutputConfig",
     "PipelineConfig",
@@ -76,10 +77,26 @@ class PriceConfig(_Strict):
     output_per_mtok: float = Field(ge=0)
 
 
+class LocalServerConfig(_Strict):
+    """How `provider: local` runs llama.cpp's llama-server (see extract/local.py)."""
+
+    #: context window in tokens, shared by the prompt, a re-ask and the answer
+    context: int = Field(default=2048, ge=256, le=131072)
+    #: CPU threads for generation; null: every core this process may use
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    #: requests decoded at once; above 1 the answers stop being byte-identical between runs
+    parallel: int = Field(default=1, ge=1, le=64)
+    #: llama.cpp's name of a built-in chat template; null: `gemma` for the bundled model, the
+    #: GGUF file's own template for a `path`
+    chat_template: str | None = None
+    #: seconds to wait for the server to load the model and answer GET /health
+    start_timeout_s: float = Field(default=120, gt=0)
+
+
 class ModelConfig(_Strict):
     """The model endpoint and the sampling options sent with every request."""
 
-    provider: Literal["api", "mock"] = "api"
+    provider: Literal["api", "mock", "local"] = "api"
     name: str = "qwen/qwen3.5-27b"
     base_url: str = OPENROUTER_URL
     api_key_env: str | None = "OPENROUTER_API_KEY"
@@ -95,6 +112,16 @@ class ModelConfig(_Strict):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=300, gt=0)
     price: PriceConfig | None = None
+    #: provider local: a GGUF model file of your own instead of the bundled Gemma 3 270M
+    path: Path | None = None
+    #: provider local: options of the llama-server that extract starts
+    local: LocalServerConfig = Field(default_factory=LocalServerConfig)
+
+    @model_validator(mode="after")
+    def _check_local(self) -> ModelConfig:
+        if self.path is not None and self.provider != "local":
+            raise ValueError("'path' (a GGUF model file) is used only with provider: local")
+        return self
 
     @property
     def is_openrouter(self) -> bool:
@@ -115,8 +142,10 @@ class RunConfig(_Strict):
     max_retries: int = Field(default=6, ge=0, le=50)
     #: first transport-retry wait in seconds (exponential, jittered, capped at 60 s)
     backoff_s: float = Field(default=0.5, gt=0, le=60)
-    #: rows buffered before a write to the output
+    #: rows folded into the output tables per transaction (each row is journaled at once anyway)
     batch_size: int = Field(default=500, ge=1)
+    #: stop before the run's cost could pass this many US dollars (needs the model's prices)
+    budget_usd: float | None = Field(default=None, gt=0)
 
 
 class OutputConfig(_Strict):
@@ -228,4 +257,7 @@ def _resolve_paths(config: PipelineConfig, file: Path) -> PipelineConfig:
 
     source = config.source.model_copy(update={"path": resolve(config.source.path)})
     output = config.output.model_copy(update={"path": resolve(config.output.path)})
-    return config.model_copy(update={"source": source, "output": output, "file": file.resolve()})
+    model = config.model.model_copy(update={"path": resolve(config.model.path)})
+    return config.model_copy(
+        update={"source": source, "output": output, "model": model, "file": file.resolve()}
+    )

@@ -21,7 +21,8 @@ matching message text. Context hangs on the exception as attributes.
     │   ├── TruncatedOutput           finish_reason "length" (or only reasoning came back)
     │   ├── InvalidOutput             JSON that the Pydantic model rejects (.errors)
     │   └── Refusal                   the model refused; recorded, not re-asked
-    └── RowInputError                 a row cannot be rendered (missing image): errors table
+    ├── RowInputError                 a row cannot be rendered (missing image): errors table
+    └── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "BudgetExceeded",
     "ConfigError",
     "ConnectionFailed",
     "ContentError",
@@ -180,4 +182,15 @@ class RowInputError(ExtractError):
 
     def __init__(self, message: str, *, row_key: Any = None):
         self.row_key = row_key
+        super().__init__(message)
+
+
+class BudgetExceeded(ExtractError):
+    """The next request could take the run past `run.budget_usd`; it stops before sending it."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, budget_usd: float, spent_usd: float):
+        self.budget_usd = budget_usd
+        self.spent_usd = spent_usd
         super().__init__(message)

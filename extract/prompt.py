@@ -19,7 +19,7 @@ from typing import Any
 from .config import PromptConfig
 from .errors import ConfigError, RowInputError
 
-__all__ = ["Prompt", "Template", "prompt_hash"]
+__all__ = ["Prompt", "Template", "fingerprint"]
 
 Message = dict[str, Any]
 
@@ -148,7 +148,17 @@ class Prompt:
         return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def prompt_hash(messages: list[Message]) -> str:
-    """A short hash of the rendered messages (image bytes included through their data URLs)."""
-    blob = json.dumps(messages, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+def fingerprint(messages: list[Message], template_digest: bytes) -> tuple[str, str, int]:
+    """(prompt hash, request hash, size in characters) of rendered messages.
+
+    The prompt hash identifies the row's input (image bytes included through their data URLs);
+    the request hash adds everything else that determines the answer (`template_digest`: model,
+    schema, seed, sampling options) and keys the response cache.
+    """
+    text = json.dumps(messages, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    blob = text.encode("utf-8")
+    return (
+        hashlib.sha256(blob).hexdigest()[:16],
+        hashlib.sha256(template_digest + blob).hexdigest()[:32],
+        len(text),
+    )

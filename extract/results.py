@@ -19,7 +19,10 @@ class RowResult:
 
     key: Any
     prompt_hash: str
+    request_hash: str = ""
     instance: BaseModel | None = None
+    #: the output came from the response cache, not from a request of this run
+    from_cache: bool = False
     error_class: str | None = None
     message: str | None = None
     raw_output: str | None = None
@@ -30,6 +33,8 @@ class RowResult:
     model: str | None = None
     provider: str | None = None
     finish_reason: str | None = None
+    run_id: str = ""
+    finished_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
     def ok(self) -> bool:
@@ -54,12 +59,18 @@ class RunSummary:
     rows_total: int = 0
     rows_ok: int = 0
     rows_failed: int = 0
+    #: rows answered from the response cache (no request)
+    rows_cached: int = 0
+    #: rows already in the output for this exact request (or failed for it, without --retry-errors)
+    rows_skipped: int = 0
+    #: of the skipped rows, those in the errors table
+    rows_failed_before: int = 0
     requests: int = 0
     usage: Usage = field(default_factory=Usage)
 
     @property
     def rows_done(self) -> int:
-        return self.rows_ok + self.rows_failed
+        return self.rows_ok + self.rows_failed + self.rows_cached + self.rows_skipped
 
     @property
     def rows_not_processed(self) -> int:
@@ -86,6 +97,8 @@ class RunSummary:
             "rows_total": self.rows_total,
             "rows_ok": self.rows_ok,
             "rows_failed": self.rows_failed,
+            "rows_cached": self.rows_cached,
+            "rows_skipped": self.rows_skipped,
             "rows_not_processed": self.rows_not_processed,
             "requests": self.requests,
             "prompt_tokens": u.prompt_tokens,

@@ -1,10 +1,11 @@
-"""The run: stream rows, keep up to `run.concurrency` requests in flight, write results in batches.
+"""The run: stream rows, skip what the ledger already holds, keep up to `run.concurrency` requests
+in flight, and make every finished row durable as it completes.
 
 Per row there are two loops, each with its own bound:
 - transport retry (retry.py): the identical request again after 429/5xx/timeouts/drops;
 - re-ask (here): after unusable output, a *changed* request: the first turn, the bad answer and
   what was wrong with it. Only the latest bad answer is sent, so the conversation stays bounded.
-Every row ends as exactly one RowResult (ok or failed), written once; a row is never lost, and an
+Every row ends as exactly one RowResult (ok or failed), recorded once; a row is never lost, and an
 answer can only reach the row whose request it answers because each task owns its row.
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 import os
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,7 @@ from .columns import model_columns
 from .config import PipelineConfig
 from .errors import (
     APIError,
+    BudgetExceeded,
     ConfigError,
     ContentError,
     ExtractError,
@@ -35,21 +39,26 @@ from .errors import (
     RunStopped,
     TruncatedOutput,
 )
-from .prompt import Message, Prompt, prompt_hash
+from .ledger import Known, Ledger, classify
+from .prompt import Message, Prompt, fingerprint
 from .results import RowResult, RunSummary
 from .retry import transport_retrying
 from .schema import CompiledSchema, compile_schema, load_model
-from .sinks import Sink, open_sink
+from .sinks import export, ledger_path
 from .sources import Source, open_source, resolve_image_base
 from .validate import parse_completion
 
-__all__ = ["Pipeline", "prepare", "run"]
+__all__ = ["Pipeline", "PreparedRow", "api_key_from_env", "prepare", "run"]
 
 #: characters of a bad answer sent back in a re-ask; longer ones are cut (bounded conversation)
 REASK_ANSWER_CHARS = 8000
 #: max_tokens grows by this factor after a truncated answer, up to MAX_TOKENS_CAP
 TRUNCATION_GROWTH = 2
 MAX_TOKENS_CAP = 32768
+#: rows read, rendered and looked up in the ledger together
+READ_BATCH = 1000
+#: journaled rows are folded into the tables at least this often (seconds)
+FLUSH_SECONDS = 1.0
 
 Progress = Callable[[RunSummary], None]
 
@@ -66,6 +75,62 @@ class Pipeline:
     def close(self) -> None:
         self.source.close()
 
+    def request_template(self) -> dict[str, Any]:
+        """Every request field but `messages`."""
+        m = self.config.model
+        body: dict[str, Any] = {
+            "model": m.name,
+            "response_format": self.compiled.response_format,
+            "seed": m.seed,
+        }
+        for name in ("temperature", "top_p", "presence_penalty", "max_tokens", "reasoning"):
+            value = getattr(m, name)
+            if value is not None:
+                body[name] = value
+        routing = dict(m.routing or {})
+        if m.is_openrouter:
+            # Only providers that honour response_format and seed; others may silently ignore them.
+            routing.setdefault("require_parameters", True)
+        if routing:
+            body["provider"] = routing
+        body.update(m.extra_body)
+        return body
+
+    def rows(self, limit: int | None = None) -> Iterator[list[PreparedRow]]:
+        """The source's rows, rendered and hashed, a batch at a time."""
+        m = self.config.model
+        # The endpoint is part of what determines an answer: a mock or local model's outputs must
+        # never be served from the cache to a run against the hosted model, or the reverse.
+        endpoint = m.base_url.rstrip("/") if m.provider == "api" else m.provider
+        template = json.dumps(self.request_template(), sort_keys=True, separators=(",", ":"))
+        template_digest = hashlib.sha256(f"{endpoint}\n{template}".encode()).digest()
+        key = self.source.key
+        for batch in self.source.batches(READ_BATCH, limit):
+            out = []
+            for row in batch:
+                k = row.get(key)
+                try:
+                    messages = self.prompt.messages(row, k)
+                except RowInputError as e:
+                    out.append(PreparedRow(k, None, "", None, e))
+                    continue
+                prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
+                out.append(PreparedRow(k, messages, prompt_hash, request_hash, None, chars))
+            yield out
+
+
+@dataclass(slots=True)
+class PreparedRow:
+    """A source row turned into its first-turn messages and hashes."""
+
+    key: Any
+    messages: list[Message] | None
+    prompt_hash: str
+    #: hash of everything that determines the answer: the cache key
+    request_hash: str | None
+    error: RowInputError | None
+    chars: int = 0
+
 
 def prepare(config: PipelineConfig) -> Pipeline:
     """Open the source, compile the schema and the prompt; every check that needs no request."""
@@ -78,12 +143,16 @@ def prepare(config: PipelineConfig) -> Pipeline:
             where=str(config.file),
             image_base=resolve_image_base(config.source),
         )
-        clash = [c.name for c in model_columns(compiled.model) if c.name == source.key]
-        if clash:
+        if any(c.name == source.key for c in model_columns(compiled.model)):
             raise ConfigError(
                 f"{config.file}:source.key: the key column '{source.key}' has the same name as a "
                 f"field of {compiled.model.__name__}; rename the field or select the key under "
                 "another name"
+            )
+        if config.run.budget_usd is not None and config.model.prices() is None:
+            raise ConfigError(
+                f"{config.file}:run.budget_usd: the prices of {config.model.name} are unknown; "
+                "set model.price"
             )
         source.check_keys()
     except BaseException:
@@ -92,34 +161,11 @@ def prepare(config: PipelineConfig) -> Pipeline:
     return Pipeline(config, source, compiled, prompt)
 
 
-def _request_template(config: PipelineConfig, compiled: CompiledSchema) -> dict[str, Any]:
-    m = config.model
-    body: dict[str, Any] = {
-        "model": m.name,
-        "response_format": compiled.response_format,
-        "seed": m.seed,
-    }
-    for name in ("temperature", "top_p", "presence_penalty", "max_tokens", "reasoning"):
-        value = getattr(m, name)
-        if value is not None:
-            body[name] = value
-    routing = dict(m.routing or {})
-    if m.is_openrouter:
-        # Only providers that honour response_format and seed; others may silently ignore them.
-        routing.setdefault("require_parameters", True)
-    if routing:
-        body["provider"] = routing
-    body.update(m.extra_body)
-    return body
-
-
-def _reask(
-    first_turn: list[Message], completion: Completion | None, error: ContentError
-) -> list[Message]:
+def _reask(first_turn: list[Message], completion: Completion, error: ContentError) -> list[Message]:
     """The first turn, the bad answer, and what was wrong with it: a changed, bounded request."""
-    answer = (error.raw or (completion.content if completion else "") or "")[:REASK_ANSWER_CHARS]
+    answer = (error.raw or completion.content or "")[:REASK_ANSWER_CHARS]
     assistant: Message = {"role": "assistant", "content": answer}
-    if completion is not None and completion.reasoning_details:
+    if completion.reasoning_details:
         # OpenRouter: hand the model its own reasoning back unchanged so it can continue from it.
         assistant["reasoning_details"] = completion.reasoning_details
     if isinstance(error, TruncatedOutput):
@@ -142,23 +188,51 @@ class _Run:
         self,
         pipeline: Pipeline,
         client: ChatClient,
-        sink: Sink,
+        ledger: Ledger,
         summary: RunSummary,
         progress: Progress | None,
+        *,
+        full_refresh: bool,
+        retry_errors: bool,
     ):
         self.p = pipeline
         self.cfg = pipeline.config
         self.client = client
-        self.sink = sink
+        self.ledger = ledger
         self.summary = summary
         self.progress = progress
-        self.template = _request_template(self.cfg, pipeline.compiled)
+        self.full_refresh = full_refresh
+        self.retry_errors = retry_errors
+        self.template = pipeline.request_template()
         self.prices = self.cfg.model.prices()
-        self.buffer: list[RowResult] = []
+        self.schema_chars = len(json.dumps(pipeline.compiled.response_format))
+        self.last_flush = time.monotonic()
         self.fatal: BaseException | None = None
-        self.stopped: RunStopped | None = None
+        self.stopped: RunStopped | BudgetExceeded | None = None
+        self.spent = 0.0
+        self.reserved = 0.0
 
-    def _cost(self, usage: Usage) -> None:
+    # ------------------------------------------------------------------ one request
+
+    def _reserve(self, body_chars: int, max_tokens: int | None) -> float:
+        """The most a request can cost, from its size and max_tokens (for run.budget_usd)."""
+        budget = self.cfg.run.budget_usd
+        if budget is None or self.prices is None:
+            return 0.0
+        pin, pout = self.prices
+        # About 4 characters a token in practice; 3 keeps the estimate on the safe side.
+        estimate = ((body_chars + self.schema_chars) / 3 * pin + (max_tokens or 8192) * pout) / 1e6
+        if self.spent + self.reserved + estimate > budget:
+            raise BudgetExceeded(
+                f"stopped before passing the budget of ${budget:g}: ${self.spent:.4f} spent, "
+                f"the next request could cost up to ${estimate:.4f}",
+                budget_usd=budget,
+                spent_usd=self.spent,
+            )
+        self.reserved += estimate
+        return estimate
+
+    def _fill_cost(self, usage: Usage) -> None:
         if usage.cost_usd is None and self.prices is not None:
             pin, pout = self.prices
             usage.cost_usd = (usage.prompt_tokens * pin + usage.completion_tokens * pout) / 1e6
@@ -166,23 +240,34 @@ class _Run:
     def retrying(self) -> AsyncRetrying:
         return transport_retrying(self.cfg.run.max_retries, initial=self.cfg.run.backoff_s)
 
-    async def _send(self, body: dict[str, Any], result: RowResult) -> Completion:
-        async for attempt in self.retrying():
-            with attempt:
-                result.requests += 1
-                self.summary.requests += 1
-                return await self.client.complete(body)
+    async def _send(self, body: dict[str, Any], chars: int, result: RowResult) -> Completion:
+        reserve = self._reserve(chars, body.get("max_tokens"))
+        try:
+            async for attempt in self.retrying():
+                with attempt:
+                    result.requests += 1
+                    self.summary.requests += 1
+                    completion = await self.client.complete(body)
+                    self._fill_cost(completion.usage)
+                    self.spent += completion.usage.cost_usd or 0.0
+                    return completion
+        finally:
+            self.reserved -= reserve
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    async def _process(self, row: dict[str, Any]) -> RowResult:
-        key = row.get(self.p.source.key)
-        try:
-            first_turn = self.p.prompt.messages(row, key)
-        except RowInputError as e:
-            return RowResult(key=key, prompt_hash="", error_class=type(e).__name__, message=str(e))
-        result = RowResult(key=key, prompt_hash=prompt_hash(first_turn))
+    # ------------------------------------------------------------------ one row
+
+    async def _process(self, row: PreparedRow) -> RowResult:
+        assert row.messages is not None and row.request_hash is not None
+        result = RowResult(
+            key=row.key,
+            prompt_hash=row.prompt_hash,
+            request_hash=row.request_hash,
+            run_id=self.summary.run_id,
+        )
+        first_turn = messages = row.messages
+        chars = row.chars
         started = time.perf_counter()
-        messages = first_turn
         max_tokens = self.cfg.model.max_tokens
         last: ExtractError | None = None
         try:
@@ -191,7 +276,7 @@ class _Run:
                 body = {**self.template, "messages": messages}
                 if max_tokens is not None:
                     body["max_tokens"] = max_tokens
-                completion = await self._send(body, result)
+                completion = await self._send(body, chars, result)
                 result.usage.add(completion.usage)
                 result.model = completion.model
                 result.provider = completion.provider
@@ -205,26 +290,28 @@ class _Run:
                 except ContentError as e:
                     last = e
                     messages = _reask(first_turn, completion, e)
+                    chars = row.chars + len(messages[-2]["content"]) + len(messages[-1]["content"])
                     if isinstance(e, TruncatedOutput) and max_tokens is not None:
                         max_tokens = min(max_tokens * TRUNCATION_GROWTH, MAX_TOKENS_CAP)
-        except RunStopped:
+        except (RunStopped, BudgetExceeded):
             raise
         except APIError as e:
             last = e
         finally:
             result.latency_ms = (time.perf_counter() - started) * 1000
-            self._cost(result.usage)
+            result.finished_at = dt.datetime.now(dt.UTC)
         assert last is not None
         result.error_class = type(last).__name__
         result.message = str(last)
         result.raw_output = getattr(last, "raw", None) or getattr(last, "body", None) or None
         return result
 
-    async def _row_task(self, row: dict[str, Any], slots: asyncio.Semaphore) -> None:
+    async def _row_task(self, row: PreparedRow, slots: asyncio.Semaphore) -> None:
         try:
             try:
                 result = await self._process(row)
-            except RunStopped as e:
+            except (RunStopped, BudgetExceeded) as e:
+                # The row is left for the next run: nothing about it is recorded.
                 if self.stopped is None:
                     self.stopped = e
                 return
@@ -233,8 +320,10 @@ class _Run:
             except Exception as e:
                 # A bug of ours must not lose the row: it lands in the errors table with its trace.
                 result = RowResult(
-                    key=row.get(self.p.source.key),
-                    prompt_hash="",
+                    key=row.key,
+                    prompt_hash=row.prompt_hash,
+                    request_hash=row.request_hash or "",
+                    run_id=self.summary.run_id,
                     error_class=f"InternalError.{type(e).__name__}",
                     message=f"{e}\n{traceback.format_exc(limit=5)}",
                 )
@@ -242,54 +331,87 @@ class _Run:
         finally:
             slots.release()
 
+    # ------------------------------------------------------------------ bookkeeping
+
     def _accept(self, result: RowResult) -> None:
         s = self.summary
-        if result.ok:
+        if result.from_cache:
+            s.rows_cached += 1
+        elif result.ok:
             s.rows_ok += 1
         else:
             s.rows_failed += 1
-        s.usage.add(result.usage)
-        self.buffer.append(result)
-        if len(self.buffer) >= self.cfg.run.batch_size:
-            self.flush()
+        if not result.from_cache:
+            s.usage.add(result.usage)
+        if self.fatal is not None:
+            return
+        try:
+            self.ledger.record(result)
+            now = time.monotonic()
+            if (
+                self.ledger.pending >= self.cfg.run.batch_size
+                or now - self.last_flush >= FLUSH_SECONDS
+            ):
+                self.last_flush = now
+                self.ledger.flush()
+        except Exception as e:
+            self.fatal = e
         if self.progress is not None:
             self.progress(s)
-
-    def flush(self) -> None:
-        if not self.buffer or self.fatal is not None:
-            return
-        batch, self.buffer = self.buffer, []
-        try:
-            self.sink.write(batch)
-        except BaseException as e:
-            self.fatal = e
-            self.buffer = batch + self.buffer
 
     async def main(self, limit: int | None) -> None:
         slots = asyncio.Semaphore(self.cfg.run.concurrency)
         tasks: set[asyncio.Task[None]] = set()
-        rows = (
-            row
-            for batch in self.p.source.batches(max(self.cfg.run.batch_size, 256), limit)
-            for row in batch
-        )
+        fresh = Known()
         try:
-            for row in rows:
-                await slots.acquire()
+            for batch in self.p.rows(limit):
+                if self.full_refresh:
+                    states = [fresh] * len(batch)
+                else:
+                    states = self.ledger.lookup(
+                        [r.key for r in batch], [r.request_hash for r in batch]
+                    )
+                for row, known in zip(batch, states, strict=True):
+                    action = classify(
+                        known, full_refresh=self.full_refresh, retry_errors=self.retry_errors
+                    )
+                    if action in ("skip", "failed"):
+                        self.summary.rows_skipped += 1
+                        self.summary.rows_failed_before += action == "failed"
+                        continue
+                    if action == "cached" and known.cached is not None:
+                        known.cached.prompt_hash = row.prompt_hash
+                        self._accept(known.cached)
+                        continue
+                    if row.error is not None:
+                        self._accept(
+                            RowResult(
+                                key=row.key,
+                                prompt_hash="",
+                                run_id=self.summary.run_id,
+                                error_class=type(row.error).__name__,
+                                message=str(row.error),
+                            )
+                        )
+                        continue
+                    await slots.acquire()
+                    if self.stopped is not None or self.fatal is not None:
+                        slots.release()
+                        return
+                    task = asyncio.create_task(self._row_task(row, slots))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
                 if self.stopped is not None or self.fatal is not None:
-                    slots.release()
-                    break
-                task = asyncio.create_task(self._row_task(row, slots))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                    return
             if tasks:
                 await asyncio.wait(set(tasks))
         finally:
-            for task in tasks:
-                task.cancel()
             if tasks:
+                # Stopping (401/402, budget) or interrupted: let in-flight rows end, then cancel.
+                if self.stopped is None and self.fatal is None:
+                    for task in tasks:
+                        task.cancel()
                 await asyncio.wait(set(tasks))
-            self.flush()
 
 
 def run(
@@ -298,8 +420,13 @@ def run(
     api_key: str | None,
     limit: int | None = None,
     progress: Progress | None = None,
+    full_refresh: bool = False,
+    retry_errors: bool = False,
 ) -> RunSummary:
-    """Run a prepared pipeline to its end; on 401/402 write what was done, then raise RunStopped."""
+    """Run a prepared pipeline to its end.
+
+    Raises RunStopped (401/402) or BudgetExceeded after recording every row that finished.
+    """
     cfg = pipeline.config
     compiled = pipeline.compiled
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -314,19 +441,18 @@ def run(
         started_at=dt.datetime.now(dt.UTC),
         rows_total=pipeline.source.count(limit),
     )
-    sink = open_sink(
-        cfg.output.type,
-        cfg.output.path,
+    ledger = Ledger(
+        ledger_path(cfg.output.type, cfg.output.path),
         cfg.table,
         key=pipeline.source.key,
         key_type=pipeline.source.key_type,
         columns=model_columns(compiled.model),
+        compiled=compiled,
         seed=cfg.model.seed,
-        run_id=run_id,
-        schema_hash=compiled.hash,
     )
+    state: list[_Run] = []
 
-    async def go(state: list[_Run]) -> None:
+    async def go() -> None:
         async with ChatClient(
             cfg.model.base_url,
             api_key=api_key,
@@ -334,13 +460,22 @@ def run(
             max_connections=cfg.run.concurrency,
             headers={"X-Title": "extract"},
         ) as client:
-            state.append(_Run(pipeline, client, sink, summary, progress))
-            await state[0].main(limit)
+            r = _Run(
+                pipeline,
+                client,
+                ledger,
+                summary,
+                progress,
+                full_refresh=full_refresh,
+                retry_errors=retry_errors,
+            )
+            state.append(r)
+            await r.main(limit)
 
-    state: list[_Run] = []
     try:
+        ledger.start_run(summary)
         try:
-            asyncio.run(go(state))
+            asyncio.run(go())
         except KeyboardInterrupt:
             summary.status = "interrupted"
             summary.stop_reason = "interrupted by the user"
@@ -357,9 +492,11 @@ def run(
                 summary.status = "completed"
             summary.ended_at = dt.datetime.now(dt.UTC)
             if r is None or r.fatal is None:
-                sink.finish(summary)
+                ledger.finish_run(summary)
+        if cfg.output.type != "duckdb":
+            export(ledger.con, cfg.output.type, cfg.output.path, cfg.table, pipeline.source.key)
     finally:
-        sink.close()
+        ledger.close()
     if state and state[0].fatal is not None:
         raise state[0].fatal
     if state and state[0].stopped is not None:

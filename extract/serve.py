@@ -3,6 +3,8 @@
 - `api` (default): the configured `base_url`; nothing is started.
 - `mock`: the project's OpenAI-compatible test server (extract/testserver.py) on a free 127.0.0.1
   port, for demos and dry runs: it answers with schema-conforming, made-up values, never real ones.
+- `local`: llama.cpp's llama-server running the bundled model or `model.path` on a free 127.0.0.1
+  port, prepared and cached on first use (extract/local.py).
 The server is stopped when the run ends, also on errors and Ctrl-C.
 """
 
@@ -21,6 +23,12 @@ def endpoint(config: PipelineConfig) -> Iterator[tuple[PipelineConfig, str | Non
     """Yield the config pointed at a live endpoint, and the API key to use (None: from the env)."""
     if config.model.provider == "api":
         yield config, None
+        return
+    if config.model.provider == "local":
+        from .local import local_endpoint
+
+        with local_endpoint(config) as local_config:
+            yield local_config, ""
         return
     from .testserver import ServerConfig, start_subprocess
 

@@ -7,7 +7,7 @@ import pytest
 
 from extract.config import PromptConfig
 from extract.errors import ConfigError, RowInputError
-from extract.prompt import Prompt, prompt_hash
+from extract.prompt import Prompt, fingerprint
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
@@ -77,6 +77,10 @@ def test_images_local_url_and_missing(tmp_path: Path) -> None:
 def test_image_bytes_count_in_hash(tmp_path: Path) -> None:
     p = make("Look", images=["photo"], base=tmp_path)
     (tmp_path / "a.png").write_bytes(PNG)
-    h1 = prompt_hash(p.messages({"photo": "a.png"}, 1))
+    h1 = fingerprint(p.messages({"photo": "a.png"}, 1), b"t")
+    assert fingerprint(p.messages({"photo": "a.png"}, 1), b"t") == h1
+    assert fingerprint(p.messages({"photo": "a.png"}, 1), b"other model")[0] == h1[0]
+    assert fingerprint(p.messages({"photo": "a.png"}, 1), b"other model")[1] != h1[1]
     (tmp_path / "a.png").write_bytes(PNG + b"\x01")
-    assert prompt_hash(p.messages({"photo": "a.png"}, 1)) != h1
+    h2 = fingerprint(p.messages({"photo": "a.png"}, 1), b"t")
+    assert h2[0] != h1[0] and h2[1] != h1[1]

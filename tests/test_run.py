@@ -269,7 +269,10 @@ def test_rerun_replaces_rows_instead_of_duplicating(tmp_path: Path, server: Serv
 @pytest.mark.parametrize("kind", ["parquet", "csv"])
 def test_file_outputs(tmp_path: Path, server: ServerThread, kind: str) -> None:
     p = setup(tmp_path, server, rows=9)
-    r = extract("run", str(p), "--set", f"output.type={kind}", "--set", f"output.path=out/r.{kind}")
+    r = extract(
+        "run", str(p), "--set", f"output.type={kind}", "--set", f"output.path=out/r.{kind}",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / f"out/r.{kind}"
     frame = pl.read_parquet(out) if kind == "parquet" else pl.read_csv(out)
@@ -278,8 +281,11 @@ def test_file_outputs(tmp_path: Path, server: ServerThread, kind: str) -> None:
     first = frame.row(0, named=True)
     customer = first["customer"] if kind == "parquet" else json.loads(first["customer"])
     assert customer == expected[1]["customer"]
-    runs = (tmp_path / "out/r_runs.jsonl").read_text().splitlines()
-    assert json.loads(runs[0])["rows_ok"] == 9
+    errors = tmp_path / f"out/r_errors.{kind}"
+    assert errors.exists()
+    con = duckdb.connect(str(tmp_path / "out/r.ledger.duckdb"), read_only=True)
+    assert con.execute("select rows_ok from _extract_runs").fetchall() == [(9,)]
+    con.close()
 
 
 def test_config_errors_are_one_line_with_exit_2(tmp_path: Path, server: ServerThread) -> None:

@@ -1,0 +1,523 @@
+"""The ledger: one DuckDB file that makes runs exactly-once, resumable and incremental.
+
+It holds, for a pipeline writing table T:
+- `T`: one row per key with its typed fields and provenance (`_request_hash` says which request
+  produced it);
+- `T_errors`: one row per key that failed for good, with its reason and last output;
+- `_extract_cache`: validated outputs by request hash (model, messages, schema, seed, sampling);
+  bad outputs are never cached;
+- `_extract_runs`: one row per run.
+
+Durability: every finished row is appended to a journal file (`<db>.journal`, one JSON line, one
+write) the moment it completes, and the journal is folded into the tables in one transaction per
+batch. After `kill -9` the next open replays the journal, so only requests that were in flight are
+lost. A key's new row replaces its old one in `T` and `T_errors` alike, so replay is idempotent.
+
+Locking: DuckDB holds an exclusive lock on the file while a run has it open; a second run on the
+same output fails at once with a SinkError.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from .client import Usage
+from .columns import Column, columns_ddl, insert_select, to_frame
+from .errors import SinkError
+from .results import RowResult, RunSummary
+from .schema import CompiledSchema
+
+__all__ = ["Known", "Ledger", "classify"]
+
+PROVENANCE: list[tuple[str, str, pl.DataType]] = [
+    ("_status", "VARCHAR", pl.String()),
+    ("_model", "VARCHAR", pl.String()),
+    ("_provider", "VARCHAR", pl.String()),
+    ("_seed", "BIGINT", pl.Int64()),
+    ("_attempts", "INTEGER", pl.Int32()),
+    ("_requests", "INTEGER", pl.Int32()),
+    ("_prompt_tokens", "BIGINT", pl.Int64()),
+    ("_completion_tokens", "BIGINT", pl.Int64()),
+    ("_reasoning_tokens", "BIGINT", pl.Int64()),
+    ("_cached_tokens", "BIGINT", pl.Int64()),
+    ("_cost_usd", "DOUBLE", pl.Float64()),
+    ("_latency_ms", "DOUBLE", pl.Float64()),
+    ("_finish_reason", "VARCHAR", pl.String()),
+    ("_run_id", "VARCHAR", pl.String()),
+    ("_prompt_hash", "VARCHAR", pl.String()),
+    ("_request_hash", "VARCHAR", pl.String()),
+    ("_schema_hash", "VARCHAR", pl.String()),
+    ("_extracted_at", "TIMESTAMPTZ", pl.Datetime("us", "UTC")),
+]
+
+ERROR_COLUMNS: list[tuple[str, str, pl.DataType]] = [
+    ("_error_class", "VARCHAR", pl.String()),
+    ("_message", "VARCHAR", pl.String()),
+    ("_raw_output", "VARCHAR", pl.String()),
+    *[c for c in PROVENANCE if c[0] != "_status"],
+]
+
+CACHE_COLUMNS = """
+    request_hash VARCHAR PRIMARY KEY, output VARCHAR, model VARCHAR, provider VARCHAR,
+    finish_reason VARCHAR, attempts INTEGER, requests INTEGER, prompt_tokens BIGINT,
+    completion_tokens BIGINT, reasoning_tokens BIGINT, cached_tokens BIGINT, cost_usd DOUBLE,
+    latency_ms DOUBLE, run_id VARCHAR, extracted_at TIMESTAMPTZ
+"""
+
+RUN_COLUMNS = """
+    run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, config_hash VARCHAR, schema_hash VARCHAR,
+    model VARCHAR, output VARCHAR, table_name VARCHAR, status VARCHAR, stop_reason VARCHAR,
+    rows_total BIGINT, rows_ok BIGINT, rows_failed BIGINT, rows_cached BIGINT,
+    rows_skipped BIGINT, rows_not_processed BIGINT, requests BIGINT, prompt_tokens BIGINT,
+    completion_tokens BIGINT, reasoning_tokens BIGINT, cached_tokens BIGINT, cost_usd DOUBLE,
+    started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ
+"""
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _no_pk(ddl: str) -> str:
+    return ddl.replace(" PRIMARY KEY", "")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+@dataclass(slots=True)
+class Known:
+    """What the ledger already holds for one source row."""
+
+    done: bool = False  # T has this key with the same request hash
+    failed: bool = False  # T_errors has this key with the same request hash
+    in_errors: bool = False  # T_errors has this key, with any hash
+    cached: RowResult | None = None  # a validated output for this exact request
+
+
+def classify(known: Known, *, full_refresh: bool = False, retry_errors: bool = False) -> str:
+    """What a run does with a row: "skip" (done), "failed" (failed before for this very request:
+    skipped), "cached" (answered from the cache) or "todo" (requested)."""
+    if retry_errors and not known.in_errors:
+        return "skip"
+    if full_refresh:
+        return "todo"
+    if known.done:
+        return "skip"
+    if known.failed and not retry_errors:
+        return "failed"
+    return "cached" if known.cached is not None else "todo"
+
+
+class Ledger:
+    """The output DuckDB file of a pipeline, opened for one run."""
+
+    def __init__(
+        self,
+        path: Path,
+        table: str,
+        *,
+        key: str,
+        key_type: str,
+        columns: list[Column],
+        compiled: CompiledSchema,
+        seed: int,
+    ):
+        self.path = path
+        self.table = table
+        self.errors_table = f"{table}_errors"
+        self.key = key
+        self.columns = columns
+        self.compiled = compiled
+        self.seed = seed
+        self.journal_path = path.with_name(path.name + ".journal")
+        self._select = insert_select(columns)
+        #: tables renamed out of the way because their columns no longer match the schema
+        self.archived: list[str] = []
+        self.con = self._connect(path)
+        try:
+            key_col = f"{_ident(key)} {key_type}"
+            self._ensure(
+                table,
+                ", ".join(
+                    [key_col, columns_ddl(columns), *(f"{_ident(n)} {t}" for n, t, _ in PROVENANCE)]
+                ),
+                archive=True,
+            )
+            self._ensure(
+                self.errors_table,
+                ", ".join([key_col, *(f"{_ident(n)} {t}" for n, t, _ in ERROR_COLUMNS)]),
+                archive=True,
+            )
+            self._ensure("_extract_cache", CACHE_COLUMNS)
+            self._ensure("_extract_runs", RUN_COLUMNS)
+            self._replay_journal()
+            self.con.execute(
+                "UPDATE _extract_runs SET status = 'killed', stop_reason = "
+                "'the process ended without closing the run' WHERE status = 'running'"
+            )
+        except BaseException:
+            self.con.close()
+            raise
+        self._journal = self.journal_path.open("a", encoding="utf-8")
+        self._buffer: list[RowResult] = []
+
+    @staticmethod
+    def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(path))
+        except duckdb.IOException as e:
+            held = re.search(r"PID (\d+)", str(e))
+            if "lock" in str(e).lower():
+                who = f" (process {held.group(1)})" if held else ""
+                raise SinkError(
+                    f"{path}: another extract run is writing this output{who}; "
+                    "wait for it to finish or write elsewhere",
+                    path=str(path),
+                ) from e
+            raise SinkError(
+                f"{path}: cannot open the output ({_first_line(e)})", path=str(path)
+            ) from e
+        except (OSError, duckdb.Error) as e:
+            raise SinkError(
+                f"{path}: cannot open the output ({_first_line(e)})", path=str(path)
+            ) from e
+
+    def _ensure(self, table: str, ddl: str, *, archive: bool = False) -> None:
+        """Create the table, or check that an existing one has exactly these columns.
+
+        With `archive`, a table of other columns (the schema changed) is renamed out of the way,
+        `<table>__before_<time>`, and a new one is created: nothing is dropped, and every row is
+        requested again since its request hash changed with the schema.
+        """
+        query = (
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? AND table_catalog = ? AND table_schema = 'main' "
+            "ORDER BY ordinal_position"
+        )
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE __expected ({_no_pk(ddl)})")
+            want = self.con.execute(query, ["__expected", "temp"]).fetchall()
+            self.con.execute("DROP TABLE __expected")
+            database = self.con.execute("SELECT current_database()").fetchall()[0][0]
+            have = self.con.execute(query, [table, database]).fetchall()
+            if have and have != want and archive:
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+                old = f"{table}__before_{stamp}"
+                self.con.execute(f"ALTER TABLE {_ident(table)} RENAME TO {_ident(old)}")
+                self.archived.append(old)
+                have = []
+            if not have:
+                self.con.execute(f"CREATE TABLE {_ident(table)} ({ddl})")
+                return
+        except duckdb.Error as e:
+            raise SinkError(
+                f"{self.path}: cannot create table {table!r} ({_first_line(e)})",
+                path=str(self.path),
+            ) from e
+        if want != have:
+            diff = sorted(set(want) ^ set(have))[:3]
+            raise SinkError(
+                f"{self.path}: table {table!r} exists with other columns than this pipeline writes "
+                f"(e.g. {', '.join(f'{n} {t}' for n, t in diff)}); "
+                "write to another table or drop it",
+                path=str(self.path),
+            )
+
+    # ------------------------------------------------------------------ reading what is known
+
+    def lookup(self, keys: Sequence[Any], request_hashes: Sequence[str | None]) -> list[Known]:
+        """For each (key, request hash), what the ledger already holds. One query per batch."""
+        n = len(keys)
+        if n == 0:
+            return []
+        frame = pl.DataFrame(
+            {
+                "i": pl.Series(range(n), dtype=pl.Int64()),
+                "k": pl.Series(list(keys), strict=False),
+                "h": pl.Series(list(request_hashes), dtype=pl.String()),
+            }
+        )
+        k = _ident(self.key)
+        self.con.register("__lookup", frame)
+        try:
+            rows = self.con.execute(
+                f"""
+                SELECT l.i, r._request_hash = l.h, e._request_hash = l.h, e.{k} IS NOT NULL,
+                       c.output, c.model, c.provider, c.finish_reason, c.attempts, c.requests,
+                       c.prompt_tokens, c.completion_tokens, c.reasoning_tokens, c.cached_tokens,
+                       c.cost_usd, c.latency_ms, c.run_id
+                FROM __lookup l
+                LEFT JOIN {_ident(self.table)} r ON r.{k} = l.k
+                LEFT JOIN {_ident(self.errors_table)} e ON e.{k} = l.k
+                LEFT JOIN _extract_cache c ON c.request_hash = l.h
+                """
+            ).fetchall()
+        finally:
+            self.con.unregister("__lookup")
+        out = [Known() for _ in range(n)]
+        for row in rows:
+            i, done, failed, in_errors, output = row[0], row[1], row[2], row[3], row[4]
+            known = out[i]
+            known.done, known.failed, known.in_errors = bool(done), bool(failed), bool(in_errors)
+            if output is not None:
+                known.cached = RowResult(
+                    key=keys[i],
+                    prompt_hash="",
+                    request_hash=request_hashes[i] or "",
+                    instance=self.compiled.model.model_validate_json(output),
+                    model=row[5],
+                    provider=row[6],
+                    finish_reason=row[7],
+                    attempts=row[8],
+                    requests=row[9],
+                    usage=Usage(row[10], row[11], row[12], row[13], row[14]),
+                    latency_ms=row[15],
+                    run_id=row[16],
+                    from_cache=True,
+                )
+        return out
+
+    def error_keys(self) -> Iterator[Any]:
+        """Keys in the errors table (for --retry-errors)."""
+        for (key,) in self.con.execute(
+            f"SELECT {_ident(self.key)} FROM {_ident(self.errors_table)}"
+        ).fetchall():
+            yield key
+
+    # ------------------------------------------------------------------ writing
+
+    def record(self, result: RowResult) -> None:
+        """Make one finished row durable now (journal), and buffer it for the next batch."""
+        self._journal.write(json.dumps(self._journal_entry(result), default=str) + "\n")
+        self._journal.flush()
+        self._buffer.append(result)
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> None:
+        """Fold the buffered rows into the tables in one transaction, then empty the journal."""
+        if not self._buffer:
+            return
+        batch = self._buffer
+        self._write(batch)
+        self._buffer = []
+        self._journal.seek(0)
+        self._journal.truncate()
+
+    def _write(self, results: Sequence[RowResult]) -> None:
+        ok = [r for r in results if r.instance is not None]
+        failed = [r for r in results if r.instance is None]
+        fresh = [r for r in ok if not r.from_cache]
+        k = _ident(self.key)
+        try:
+            self.con.execute("BEGIN")
+            self.con.register("__keys", pl.DataFrame([self._keys(results)]))
+            for table in (self.table, self.errors_table):
+                self.con.execute(
+                    f"DELETE FROM {_ident(table)} WHERE {k} IN (SELECT {k} FROM __keys)"
+                )
+            self.con.unregister("__keys")
+            if ok:
+                self.con.register("__batch", self._ok_frame(ok))
+                self.con.execute(
+                    f"INSERT INTO {_ident(self.table)} BY NAME SELECT {self._select} FROM __batch"
+                )
+                self.con.unregister("__batch")
+            if failed:
+                self.con.register("__batch", self._failed_frame(failed))
+                self.con.execute(
+                    f"INSERT INTO {_ident(self.errors_table)} BY NAME SELECT * FROM __batch"
+                )
+                self.con.unregister("__batch")
+            if fresh:
+                self.con.register("__batch", self._cache_frame(fresh))
+                self.con.execute(
+                    "INSERT OR REPLACE INTO _extract_cache BY NAME SELECT * FROM __batch"
+                )
+                self.con.unregister("__batch")
+            self.con.execute("COMMIT")
+        except duckdb.Error as e:
+            self.con.execute("ROLLBACK")
+            raise SinkError(
+                f"{self.path}: writing to {self.table!r} failed ({_first_line(e)})",
+                path=str(self.path),
+            ) from e
+
+    def start_run(self, summary: RunSummary) -> None:
+        self._save_run(summary)
+
+    def finish_run(self, summary: RunSummary) -> None:
+        self.flush()
+        self._save_run(summary)
+
+    def _save_run(self, summary: RunSummary) -> None:
+        record = summary.record()
+        names = ", ".join(_ident(k) for k in record)
+        marks = ", ".join("?" for _ in record)
+        self.con.execute(
+            f"INSERT OR REPLACE INTO _extract_runs ({names}) VALUES ({marks})",
+            list(record.values()),
+        )
+
+    def close(self) -> None:
+        self._journal.close()
+        self.con.close()
+
+    # ------------------------------------------------------------------ journal
+
+    def _journal_entry(self, r: RowResult) -> dict[str, Any]:
+        u = r.usage
+        return {
+            "key": r.key,
+            "output": r.instance.model_dump(mode="json") if r.instance is not None else None,
+            "from_cache": r.from_cache,
+            "error_class": r.error_class,
+            "message": r.message,
+            "raw_output": r.raw_output,
+            "attempts": r.attempts,
+            "requests": r.requests,
+            "usage": [
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.reasoning_tokens,
+                u.cached_tokens,
+                u.cost_usd,
+            ],
+            "latency_ms": r.latency_ms,
+            "model": r.model,
+            "provider": r.provider,
+            "finish_reason": r.finish_reason,
+            "prompt_hash": r.prompt_hash,
+            "request_hash": r.request_hash,
+            "run_id": r.run_id,
+            "finished_at": r.finished_at.isoformat(),
+        }
+
+    def _replay_journal(self) -> None:
+        """Fold in the rows a killed run finished but had not written yet."""
+        if not self.journal_path.exists():
+            return
+        results = []
+        with self.journal_path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                    instance = (
+                        None
+                        if e["output"] is None
+                        else self.compiled.model.model_validate(e["output"])
+                    )
+                except (ValueError, KeyError):
+                    # A line cut short by the kill, or written under another schema: that row is
+                    # simply requested again.
+                    continue
+                results.append(
+                    RowResult(
+                        key=e["key"],
+                        prompt_hash=e["prompt_hash"],
+                        request_hash=e["request_hash"],
+                        instance=instance,
+                        from_cache=e["from_cache"],
+                        error_class=e["error_class"],
+                        message=e["message"],
+                        raw_output=e["raw_output"],
+                        attempts=e["attempts"],
+                        requests=e["requests"],
+                        usage=Usage(*e["usage"]),
+                        latency_ms=e["latency_ms"],
+                        model=e["model"],
+                        provider=e["provider"],
+                        finish_reason=e["finish_reason"],
+                        run_id=e["run_id"],
+                        finished_at=dt.datetime.fromisoformat(e["finished_at"]),
+                    )
+                )
+        if results:
+            # The same key may be in the journal twice (a crash between commit and truncate).
+            latest = {json.dumps(r.key, default=str): r for r in results}
+            self._write(list(latest.values()))
+        os.remove(self.journal_path)
+
+    # ------------------------------------------------------------------ frames
+
+    def _keys(self, rs: Sequence[RowResult]) -> pl.Series:
+        return pl.Series(self.key, [r.key for r in rs], strict=False)
+
+    def _provenance(
+        self, rs: Sequence[RowResult], spec: list[tuple[str, str, pl.DataType]], status: str | None
+    ) -> list[pl.Series]:
+        values: dict[str, list[Any]] = {
+            "_status": [status] * len(rs),
+            "_model": [r.model for r in rs],
+            "_provider": [r.provider for r in rs],
+            "_seed": [self.seed] * len(rs),
+            "_attempts": [r.attempts for r in rs],
+            "_requests": [r.requests for r in rs],
+            "_prompt_tokens": [r.usage.prompt_tokens for r in rs],
+            "_completion_tokens": [r.usage.completion_tokens for r in rs],
+            "_reasoning_tokens": [r.usage.reasoning_tokens for r in rs],
+            "_cached_tokens": [r.usage.cached_tokens for r in rs],
+            "_cost_usd": [r.usage.cost_usd for r in rs],
+            "_latency_ms": [round(r.latency_ms, 3) for r in rs],
+            "_finish_reason": [r.finish_reason for r in rs],
+            "_run_id": [r.run_id for r in rs],
+            "_prompt_hash": [r.prompt_hash for r in rs],
+            "_request_hash": [r.request_hash for r in rs],
+            "_schema_hash": [self.compiled.hash] * len(rs),
+            "_extracted_at": [r.finished_at for r in rs],
+            "_error_class": [r.error_class for r in rs],
+            "_message": [r.message for r in rs],
+            "_raw_output": [r.raw_output for r in rs],
+        }
+        return [pl.Series(name, values[name], dtype=dtype) for name, _, dtype in spec]
+
+    def _ok_frame(self, rs: Sequence[RowResult]) -> pl.DataFrame:
+        fields = to_frame([r.instance for r in rs if r.instance is not None], self.columns)
+        return (
+            pl.DataFrame([self._keys(rs)])
+            .hstack(fields)
+            .hstack(self._provenance(rs, PROVENANCE, "ok"))
+        )
+
+    def _failed_frame(self, rs: Sequence[RowResult]) -> pl.DataFrame:
+        return pl.DataFrame([self._keys(rs), *self._provenance(rs, ERROR_COLUMNS, None)])
+
+    def _cache_frame(self, rs: Sequence[RowResult]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "request_hash": [r.request_hash for r in rs],
+                "output": [
+                    r.instance.model_dump_json() if r.instance is not None else None for r in rs
+                ],
+                "model": [r.model for r in rs],
+                "provider": [r.provider for r in rs],
+                "finish_reason": [r.finish_reason for r in rs],
+                "attempts": [r.attempts for r in rs],
+                "requests": [r.requests for r in rs],
+                "prompt_tokens": [r.usage.prompt_tokens for r in rs],
+                "completion_tokens": [r.usage.completion_tokens for r in rs],
+                "reasoning_tokens": [r.usage.reasoning_tokens for r in rs],
+                "cached_tokens": [r.usage.cached_tokens for r in rs],
+                "cost_usd": pl.Series([r.usage.cost_usd for r in rs], dtype=pl.Float64()),
+                "latency_ms": [r.latency_ms for r in rs],
+                "run_id": [r.run_id for r in rs],
+                "extracted_at": pl.Series(
+                    [r.finished_at for r in rs], dtype=pl.Datetime("us", "UTC")
+                ),
+            }
+        )

@@ -1,0 +1,719 @@
+"""Pydantic models compiled to strict `response_format` schemas, and replies decoded back.
+
+`compile_schema(Model)` gives a `CompiledSchema` whose `response_format` strict mode accepts:
+every object closed (`additionalProperties: false`) with every property required, at every depth
+and inside `$defs`; `X | None` as `anyOf [X, null]`; Enum/Literal as `enum`/`const`; date,
+date-time, time, uuid, email, ipv4 and ipv6 formats; nested and recursive models through `$defs`;
+unions (discriminated ones included) as `anyOf`; no `title` and no `default`. Field descriptions
+and model docstrings are kept, since they instruct the model.
+
+What strict mode cannot say directly is rewritten on the wire and decoded back by
+`CompiledSchema.parse` before Pydantic validates:
+
+- `dict[K, V]` travels as a list of `{"key": K, "value": V}` objects (a duplicate key: last wins);
+- tuples travel as arrays (a fixed tuple as `minItems = maxItems = n`; when its positions have
+  different types the items are an `anyOf` and the order is stated in the description);
+- `Decimal` travels as a string with a pattern, so no digit is lost to a float. Unconstrained, the
+  pattern allows 29 integer and 9 decimal digits, matching the DECIMAL(38, 9) column;
+- constraints strict mode lacks (string lengths, set uniqueness, bounds on decimals) are stated in
+  the description and enforced by Pydantic.
+
+What cannot be expressed at all raises `SchemaError` naming the field path and the reason (`Any`,
+`extra="allow"`, a RootModel at the root, an unsupported type). `schema_problems` checks the
+documented size limits.
+
+A `$ref` never carries sibling keywords (some strict implementations reject them), so a described
+field whose type is a model becomes `{"anyOf": [{"$ref": ...}], "description": ...}`.
+"""
+
+from __future__ import annotations
+
+import decimal
+import enum
+import hashlib
+import importlib
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, RootModel
+from pydantic_core import to_jsonable_python
+
+from extract.errors import ConfigError, SchemaError
+from extract.strict import (
+    Analysis,
+    Constraints,
+    EnumNode,
+    LiteralNode,
+    MapNode,
+    ModelNode,
+    Node,
+    NullableNode,
+    Scalar,
+    SeqNode,
+    TupleNode,
+    UnionNode,
+    analyze,
+    decimal_digits,
+)
+
+__all__ = ["CompiledSchema", "compile_schema", "load_model", "schema_problems"]
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_PROPERTIES = 5000
+MAX_DEPTH = 10
+MAX_ENUM_VALUES = 1000
+MAX_CHARS = 120_000
+
+_FORMATS = {
+    "date": "date",
+    "datetime": "date-time",
+    "datetime_aware": "date-time",
+    "time": "time",
+    "uuid": "uuid",
+    "email": "email",
+    "ipv4": "ipv4",
+    "ipv6": "ipv6",
+}
+# [0-9] rather than \d: JSON Schema patterns are ECMA regexes, where engines differ on Unicode \d
+_NAIVE_DATETIME = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?$"
+)
+_URL = r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$"
+
+Decoder = Callable[[Any], Any]
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def load_model(ref: str, base_dir: Path | None = None) -> type[BaseModel]:
+    """Import the Pydantic model named by `ref`: `package.module:Class` or `path/to/file.py:Class`.
+
+    A module ref is imported with `base_dir` and the working directory on `sys.path`; a file ref
+    is read relative to `base_dir`. Every failure is a one-line `ConfigError` naming the ref.
+    """
+    module_ref, sep, cls_name = ref.rpartition(":")
+    if not sep or not module_ref or not cls_name:
+        raise ConfigError(f"schema {ref!r}: expected 'package.module:Class' or 'file.py:Class'")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    try:
+        if module_ref.endswith(".py"):
+            path = Path(module_ref)
+            path = path if path.is_absolute() else base / path
+            if not path.is_file():
+                raise ConfigError(f"schema {ref!r}: file {str(path)!r} does not exist")
+            digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+            module_name = f"_extract_schema_{digest}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"schema {ref!r}: cannot import {str(path)!r}")
+            module = importlib.util.module_from_spec(spec)
+            # registered before exec so pydantic can resolve the module's own forward references
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            where = f"file {module_ref!r}"
+        else:
+            for entry in (str(Path.cwd()), str(base)):
+                if entry not in sys.path:
+                    sys.path.insert(0, entry)
+            module = importlib.import_module(module_ref)
+            where = f"module {module_ref!r}"
+    except ConfigError:
+        raise
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"schema {ref!r}: no module named {e.name!r}") from e
+    except Exception as e:
+        raise ConfigError(f"schema {ref!r}: importing failed: {type(e).__name__}: {e}") from e
+    obj = getattr(module, cls_name, None)
+    if obj is None:
+        raise ConfigError(f"schema {ref!r}: {where} has no class {cls_name!r}")
+    if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
+        raise ConfigError(f"schema {ref!r}: {cls_name!r} is not a pydantic BaseModel subclass")
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# compiling
+
+
+@dataclass(frozen=True)
+class CompiledSchema:
+    """A model compiled for strict structured output, with the codec between wire and model."""
+
+    model: type[BaseModel]
+    name: str
+    schema: dict[str, Any]
+    response_format: dict[str, Any]
+    hash: str
+    _decode: Decoder | None = field(default=None, repr=False, compare=False)
+    _keys: dict[type[BaseModel], list[tuple[str, str]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def needs_decoding(self) -> bool:
+        """True when the wire form differs from what `model_validate` accepts (dicts inside)."""
+        return self._decode is not None
+
+    def parse(self, data: Any) -> BaseModel:
+        """Decode a reply (parsed JSON, or JSON text) and validate it with the model.
+
+        Raises `pydantic.ValidationError`. Without rewritten types this is `model_validate` itself.
+        """
+        if self._decode is None:
+            if isinstance(data, str | bytes):
+                return self.model.model_validate_json(data)
+            return self.model.model_validate(data)
+        if isinstance(data, str | bytes):
+            data = json.loads(data)
+        return self.model.model_validate(self._decode(data))
+
+    def encode(self, instance: BaseModel) -> Any:
+        """The wire form of `instance`: JSON-able data that matches `schema` and `parse` inverts."""
+        return _encode(instance, self._keys)
+
+
+def compile_schema(model: type[BaseModel], *, name: str | None = None) -> CompiledSchema:
+    """Compile `model` to a strict JSON schema; raise `SchemaError` naming what cannot be sent."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise SchemaError(f"{model!r} is not a pydantic BaseModel subclass")
+    if issubclass(model, RootModel):
+        raise SchemaError(
+            f"{model.__name__}: the root must be an object with named fields; a RootModel is not",
+            field_path=model.__name__,
+            model=model.__name__,
+        )
+    if name is None:
+        name = re.sub(r"[^a-zA-Z0-9_-]", "_", model.__name__)[:64]
+    elif not NAME_RE.match(name):
+        raise SchemaError(
+            f"{model.__name__}: schema name {name!r} must match [a-zA-Z0-9_-]{{1,64}}",
+            model=model.__name__,
+        )
+    analysis = analyze(model)
+    schema = _Emitter(analysis).root()
+    problems = schema_problems(schema, name)
+    if problems:
+        err = SchemaError(
+            f"{model.__name__}: the schema exceeds strict-mode limits: " + "; ".join(problems),
+            model=model.__name__,
+        )
+        err.problems = problems
+        raise err
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": name, "strict": True, "schema": schema},
+    }
+    canonical = json.dumps(response_format, sort_keys=True, separators=(",", ":"))
+    keys = {cls: [(f.name, f.key) for f in spec.fields] for cls, spec in analysis.models.items()}
+    return CompiledSchema(
+        model=model,
+        name=name,
+        schema=schema,
+        response_format=response_format,
+        hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        _decode=_Decoders(analysis).root(),
+        _keys=keys,
+    )
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _bounds_text(c: Constraints) -> list[str]:
+    parts = []
+    for attr, words in (
+        ("ge", "at least"),
+        ("gt", "more than"),
+        ("le", "at most"),
+        ("lt", "less than"),
+        ("multiple_of", "a multiple of"),
+    ):
+        value = getattr(c, attr)
+        if value is not None:
+            parts.append(f"{words} {value}")
+    return parts
+
+
+def _join(*texts: str | None) -> str | None:
+    kept = [t for t in texts if t]
+    return " ".join(kept) if kept else None
+
+
+def _describe(schema: dict[str, Any], text: str | None) -> dict[str, Any]:
+    """Attach `text` as the description, keeping a `$ref` free of sibling keywords."""
+    if not text:
+        return schema
+    if "$ref" in schema:
+        return {"anyOf": [schema], "description": text}
+    if schema.get("description"):
+        sep = " " if text.rstrip()[-1:] in ".!?:" else ". "
+        return {**schema, "description": f"{text.rstrip()}{sep}{schema['description']}"}
+    return {**schema, "description": text}
+
+
+def _decimal_pattern(c: Constraints) -> tuple[str, str]:
+    digits, places = decimal_digits(c)
+    whole = digits - places
+    note = f"at most {whole} digits before the point and {places} after"
+    if whole == 0:  # Pydantic counts the "0" of "0" as a whole digit, but not the one of "0.5"
+        return rf"^-?0\.[0-9]{{1,{places}}}$", note
+    frac = rf"(\.[0-9]{{1,{places}}})?" if places > 0 else ""
+    return rf"^-?[0-9]{{1,{whole}}}{frac}$", note
+
+
+class _Emitter:
+    def __init__(self, analysis: Analysis):
+        self.a = analysis
+        self.refs: set[type[BaseModel]] = set()
+
+    def root(self) -> dict[str, Any]:
+        schema = self.model_body(self.a.root)
+        defs: dict[str, Any] = {}
+        # $defs holds every model referenced from anywhere, the root too when it is recursive
+        done: set[type[BaseModel]] = set()
+        while self.refs - done:
+            for cls in sorted(self.refs - done, key=lambda c: self.a.models[c].def_name):
+                done.add(cls)
+                defs[self.a.models[cls].def_name] = self.model_body(cls)
+        if defs:
+            schema["$defs"] = dict(sorted(defs.items()))
+        return schema
+
+    def model_body(self, cls: type[BaseModel]) -> dict[str, Any]:
+        spec = self.a.models[cls]
+        out: dict[str, Any] = {"type": "object"}
+        if spec.description:
+            out["description"] = spec.description
+        out["properties"] = {
+            f.key: _describe(self.node(f.node), f.description) for f in spec.fields
+        }
+        out["required"] = [f.key for f in spec.fields]
+        out["additionalProperties"] = False
+        return out
+
+    def node(self, node: Node) -> dict[str, Any]:
+        if isinstance(node, Scalar):
+            return self.scalar(node)
+        if isinstance(node, LiteralNode | EnumNode):
+            return _enum_schema(node.values)
+        if isinstance(node, ModelNode):
+            self.refs.add(node.cls)
+            return {"$ref": f"#/$defs/{self.a.models[node.cls].def_name}"}
+        if isinstance(node, NullableNode):
+            inner = self.node(node.inner)
+            branches = inner["anyOf"] if set(inner) == {"anyOf"} else [inner]
+            return {"anyOf": [*branches, {"type": "null"}]}
+        if isinstance(node, UnionNode):
+            branches = []
+            for m in node.members:
+                s = self.node(m)
+                branches.extend(s["anyOf"] if set(s) == {"anyOf"} else [s])
+            return {"anyOf": branches}
+        if isinstance(node, SeqNode):
+            out: dict[str, Any] = {"type": "array", "items": self.node(node.item)}
+            self.array_bounds(out, node.constraints)
+            if node.unique:
+                out["description"] = "Each item at most once."
+            return out
+        if isinstance(node, TupleNode):
+            items = [self.node(i) for i in node.items]
+            n = len(items)
+            distinct: list[dict[str, Any]] = []
+            for s in items:
+                if s not in distinct:
+                    distinct.append(s)
+            out = {
+                "type": "array",
+                "items": distinct[0] if len(distinct) == 1 else {"anyOf": distinct},
+                "minItems": n,
+                "maxItems": n,
+            }
+            if len(distinct) > 1:
+                order = ", ".join(f"{i + 1}) {_short(s)}" for i, s in enumerate(items))
+                out["description"] = f"Exactly {n} items, in this order: {order}."
+            return out
+        if isinstance(node, MapNode):
+            pair = {
+                "type": "object",
+                "properties": {"key": self.node(node.key), "value": self.node(node.value)},
+                "required": ["key", "value"],
+                "additionalProperties": False,
+            }
+            out = {
+                "type": "array",
+                "items": pair,
+                "description": "Key/value pairs; each key at most once.",
+            }
+            self.array_bounds(out, node.constraints)
+            return out
+        raise AssertionError(node)  # pragma: no cover - the node union is closed
+
+    @staticmethod
+    def array_bounds(out: dict[str, Any], c: Constraints) -> None:
+        if c.min_length:
+            out["minItems"] = c.min_length
+        if c.max_length is not None:
+            out["maxItems"] = c.max_length
+
+    @staticmethod
+    def scalar(node: Scalar) -> dict[str, Any]:
+        c, kind = node.constraints, node.kind
+        notes: list[str] = []
+        out: dict[str, Any]
+        if kind in ("int", "float"):
+            out = {"type": "integer" if kind == "int" else "number"}
+            for attr, key in (
+                ("ge", "minimum"),
+                ("le", "maximum"),
+                ("gt", "exclusiveMinimum"),
+                ("lt", "exclusiveMaximum"),
+                ("multiple_of", "multipleOf"),
+            ):
+                if getattr(c, attr) is not None:
+                    out[key] = _num(getattr(c, attr))
+            return out
+        if kind == "bool":
+            return {"type": "boolean"}
+        if kind == "null":
+            return {"type": "null"}
+        out = {"type": "string"}
+        if kind in _FORMATS:
+            out["format"] = _FORMATS[kind]
+        elif kind == "datetime_naive":
+            out["pattern"] = _NAIVE_DATETIME
+            notes.append("A date and time without a UTC offset, as YYYY-MM-DDTHH:MM:SS.")
+        elif kind == "url":
+            out["pattern"] = _URL
+            notes.append("A URL.")
+        elif kind == "decimal":
+            out["pattern"], digits = _decimal_pattern(c)
+            bounds = _bounds_text(c)
+            notes.append(
+                'A decimal number written as a string, e.g. "1234.50"; '
+                + ", ".join([digits, *bounds])
+                + "."
+            )
+        if kind in ("str", "email", "url"):
+            if c.pattern is not None:
+                out["pattern"] = c.pattern
+            if c.min_length is not None and c.max_length is not None:
+                notes.append(f"{c.min_length} to {c.max_length} characters.")
+            elif c.min_length:
+                notes.append(f"At least {c.min_length} characters.")
+            elif c.max_length is not None:
+                notes.append(f"At most {c.max_length} characters.")
+        if notes:
+            out["description"] = " ".join(notes)
+        return out
+
+
+def _short(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " or ".join(_short(s) for s in schema["anyOf"])
+    if "enum" in schema or "const" in schema:
+        return "one of " + json.dumps(schema.get("enum", [schema.get("const")]))
+    return str(schema.get("format") or schema.get("type"))
+
+
+def _enum_schema(values: tuple[Any, ...]) -> dict[str, Any]:
+    kinds = {_json_type(v) for v in values}
+    out: dict[str, Any] = {}
+    if len(kinds) == 1:
+        out["type"] = kinds.pop()
+    elif kinds == {"integer", "number"}:
+        out["type"] = "number"
+    if len(values) == 1:
+        out["const"] = values[0]
+    else:
+        out["enum"] = list(values)
+    return out
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    return "string"
+
+
+# --------------------------------------------------------------------------------------------
+# decoding (wire -> what model_validate accepts) and encoding (instance -> wire)
+
+
+class _Decoders:
+    """Build decoders that only touch what was rewritten; None means "pass through"."""
+
+    def __init__(self, analysis: Analysis):
+        self.a = analysis
+        self.table: dict[type[BaseModel], Decoder | None] = {}
+        needs = {cls: False for cls in analysis.models}
+        changed = True
+        # fixed point: a model needs decoding if a field does, through any depth of recursion
+        while changed:
+            changed = False
+            for cls, spec in analysis.models.items():
+                if not needs[cls] and any(self._needs(f.node, needs) for f in spec.fields):
+                    needs[cls] = changed = True
+        self.needs = needs
+
+    def _needs(self, node: Node, needs: dict[type[BaseModel], bool]) -> bool:
+        if isinstance(node, MapNode):
+            return True
+        if isinstance(node, ModelNode):
+            return needs[node.cls]
+        if isinstance(node, NullableNode):
+            return self._needs(node.inner, needs)
+        if isinstance(node, SeqNode):
+            return self._needs(node.item, needs)
+        if isinstance(node, TupleNode | UnionNode):
+            parts = node.items if isinstance(node, TupleNode) else node.members
+            return any(self._needs(p, needs) for p in parts)
+        return False
+
+    def root(self) -> Decoder | None:
+        for cls in self.a.models:
+            self.table[cls] = self._model(cls) if self.needs[cls] else None
+        return self.table[self.a.root]
+
+    def _model(self, cls: type[BaseModel]) -> Decoder:
+        plan = [(f.key, d) for f in self.a.models[cls].fields if (d := self.node(f.node))]
+
+        def decode_model(v: Any) -> Any:
+            if not isinstance(v, dict):
+                return v
+            v = dict(v)
+            for key, d in plan:
+                if key in v:
+                    v[key] = d(v[key])
+            return v
+
+        return decode_model
+
+    def node(self, node: Node) -> Decoder | None:
+        if isinstance(node, ModelNode):
+            if not self.needs[node.cls]:
+                return None
+            table, cls = self.table, node.cls
+            return lambda v: table[cls](v)  # type: ignore[misc]  # filled before first call
+        if isinstance(node, NullableNode):
+            return self.node(node.inner)  # every decoder passes None through unchanged
+        if isinstance(node, SeqNode):
+            d = self.node(node.item)
+            if d is None:
+                return None
+            return lambda v: [d(x) for x in v] if isinstance(v, list) else v
+        if isinstance(node, TupleNode):
+            ds = [self.node(i) for i in node.items]
+            if not any(ds):
+                return None
+            return lambda v: (
+                [d(x) if d else x for d, x in zip(ds, v, strict=False)]
+                if isinstance(v, list)
+                else v
+            )
+        if isinstance(node, MapNode):
+            return _map_decoder(self.node(node.value))
+        if isinstance(node, UnionNode):
+            return self._union(node)
+        return None
+
+    def _union(self, node: UnionNode) -> Decoder | None:
+        decoders = [(m, self.node(m)) for m in node.members]
+        if not any(d for _, d in decoders):
+            return None
+        # objects: pick the member model by its discriminator value, else by its exact key set
+        by_tag: dict[Any, Decoder | None] = {}
+        tag_key: str | None = None
+        by_keys: list[tuple[frozenset[str], Decoder | None]] = []
+        others: list[Decoder] = []
+        for m, d in decoders:
+            if isinstance(m, ModelNode):
+                spec = self.a.models[m.cls]
+                by_keys.append((frozenset(f.key for f in spec.fields), d))
+                for f in spec.fields:
+                    if f.name == node.discriminator and isinstance(f.node, LiteralNode):
+                        tag_key = f.key
+                        for value in f.node.values:
+                            by_tag[value] = d
+            elif d is not None:
+                others.append(d)
+        # a key/value list is recognised by its shape, so map decoders are tried first
+        others.sort(key=lambda d: not getattr(d, "is_map", False))
+
+        def decode_union(v: Any) -> Any:
+            if isinstance(v, dict):
+                if tag_key is not None and tag_key in v and v[tag_key] in by_tag:
+                    d = by_tag[v[tag_key]]
+                    return d(v) if d else v
+                keys = v.keys()
+                for ks, d in by_keys:
+                    if ks == keys:
+                        return d(v) if d else v
+                return v
+            for d in others:
+                out = d(v)
+                if out is not v:
+                    return out
+            return v
+
+        return decode_union
+
+
+def _map_decoder(value_decoder: Decoder | None) -> Decoder:
+    def decode_map(v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        out = {}
+        for item in v:
+            if not (isinstance(item, dict) and "key" in item and "value" in item):
+                return v  # not the wire shape: let Pydantic report it
+            value = item["value"]
+            out[item["key"]] = value_decoder(value) if value_decoder else value
+        return out
+
+    decode_map.is_map = True  # type: ignore[attr-defined]
+    return decode_map
+
+
+def _encode(value: Any, keys: dict[type[BaseModel], list[tuple[str, str]]]) -> Any:
+    if isinstance(value, BaseModel):
+        if isinstance(value, RootModel):
+            return _encode(value.root, keys)
+        plan = keys.get(type(value))
+        if plan is None:
+            plan = [
+                (
+                    n,
+                    (f.alias or n)
+                    if not isinstance(f.validation_alias, str)
+                    else f.validation_alias,
+                )
+                for n, f in type(value).model_fields.items()
+            ]
+        return {key: _encode(getattr(value, name), keys) for name, key in plan}
+    if isinstance(value, dict):
+        return [{"key": _encode(k, keys), "value": _encode(v, keys)} for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_encode(v, keys) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [_encode(v, keys) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, enum.Enum):
+        return _encode(value.value, keys)
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return to_jsonable_python(value)
+
+
+# --------------------------------------------------------------------------------------------
+# limits
+
+
+def schema_problems(schema: dict[str, Any], name: str) -> list[str]:
+    """Check the documented strict-mode limits; each problem reads `path: reason`.
+
+    Limits: schema name `[a-zA-Z0-9_-]{1,64}`; at most 5000 object properties in all; 10 levels
+    of object nesting (recursion through `$ref` is not unrolled); 1000 enum values in all;
+    120,000 characters of property names, definition names and enum/const values.
+    """
+    problems: list[str] = []
+    if not NAME_RE.match(name):
+        problems.append(f"name {name!r}: must match [a-zA-Z0-9_-]{{1,64}}")
+    counts = {"properties": 0, "enum": 0, "chars": 0}
+    defs = schema.get("$defs", {})
+    counts["chars"] += sum(len(k) for k in defs)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                counts["properties"] += len(props)
+                counts["chars"] += sum(len(k) for k in props)
+            if isinstance(node.get("enum"), list):
+                counts["enum"] += len(node["enum"])
+                counts["chars"] += sum(len(str(v)) for v in node["enum"])
+            if "const" in node:
+                counts["chars"] += len(str(node["const"]))
+            for k, v in node.items():
+                if k not in ("enum", "const"):
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    if counts["properties"] > MAX_PROPERTIES:
+        problems.append(
+            f"schema: {counts['properties']} object properties in all, "
+            f"the limit is {MAX_PROPERTIES}"
+        )
+    if counts["enum"] > MAX_ENUM_VALUES:
+        problems.append(
+            f"schema: {counts['enum']} enum values in all, the limit is {MAX_ENUM_VALUES}"
+        )
+    if counts["chars"] > MAX_CHARS:
+        problems.append(
+            f"schema: {counts['chars']} characters of property names, definition names and "
+            f"enum values, the limit is {MAX_CHARS}"
+        )
+    depth, where = _deepest(schema, defs, name)
+    if depth > MAX_DEPTH:
+        problems.append(f"{where}: {depth} levels of object nesting, the limit is {MAX_DEPTH}")
+    return problems
+
+
+def _deepest(schema: dict[str, Any], defs: dict[str, Any], name: str) -> tuple[int, str]:
+    """The deepest chain of nested objects: its depth and the property path that reaches it."""
+    best = (0, name)
+
+    def walk(node: Any, depth: int, path: str, stack: tuple[str, ...]) -> None:
+        nonlocal best
+        if isinstance(node, list):
+            for v in node:
+                walk(v, depth, path, stack)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            target = ref[len("#/$defs/") :]
+            # a cycle is recursion, which strict mode allows: its depth is not unrolled
+            if target not in stack and target in defs:
+                walk(defs[target], depth, path, (*stack, target))
+            return
+        if node.get("type") == "object":
+            depth += 1
+            if depth > best[0]:
+                best = (depth, path)
+            for key, sub in node.get("properties", {}).items():
+                walk(sub, depth, f"{path}.{key}", stack)
+        for k in ("items", "anyOf"):
+            if k in node:
+                walk(node[k], depth, path, stack)
+
+    walk({k: v for k, v in schema.items() if k != "$defs"}, 0, name, ())
+    return best
