@@ -36,7 +36,7 @@ def test_exported_names_are_complete() -> None:
 
 def test_exit_codes_documented_in_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    for code in ("0", "1", "2", "3", "4", "130"):
+    for code in ("0", "1", "2", "3", "4", "5", "130"):
         assert re.search(rf"^\| {code} \| ", readme, re.M), code
 
 
