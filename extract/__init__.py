@@ -32,8 +32,9 @@ from .errors import (
     TruncatedOutput,
     UpstreamError,
 )
+from .pipeline import Pipeline, prepare
 from .results import RowResult, RunSummary
-from .runner import Pipeline, prepare, run
+from .runner import run
 from .schema import CompiledSchema, compile_schema, load_model
 
 __all__ = [

@@ -24,9 +24,10 @@ import duckdb
 from .columns import columns_ddl, model_columns
 from .config import PipelineConfig, load_pipeline
 from .errors import BudgetExceeded, ConfigError, ExtractError, RunStopped
+from .pipeline import Pipeline, api_key_from_env, prepare
 from .plan import make_plan
 from .results import RunSummary
-from .runner import Pipeline, api_key_from_env, prepare, run
+from .runner import run
 from .schema import compile_schema, load_model, schema_problems
 from .serve import endpoint
 from .sinks import ledger_path

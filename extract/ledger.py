@@ -20,8 +20,6 @@ same output fails at once with a SinkError.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ import polars as pl
 from .client import Usage
 from .columns import Column, columns_ddl, insert_select, to_frame
 from .errors import SinkError
+from .journal import Journal
 from .results import RowResult, RunSummary
 from .schema import CompiledSchema
 
@@ -141,7 +140,7 @@ class Ledger:
         self.columns = columns
         self.compiled = compiled
         self.seed = seed
-        self.journal_path = path.with_name(path.name + ".journal")
+        self.journal = Journal(path.with_name(path.name + ".journal"))
         self._select = insert_select(columns)
         #: tables renamed out of the way because their columns no longer match the schema
         self.archived: list[str] = []
@@ -162,7 +161,9 @@ class Ledger:
             )
             self._ensure("_extract_cache", CACHE_COLUMNS)
             self._ensure("_extract_runs", RUN_COLUMNS)
-            self._replay_journal()
+            # Rows a killed run had finished but not yet written.
+            self._write(self.journal.replay(compiled.model))
+            self.journal.clear()
             self.con.execute(
                 "UPDATE _extract_runs SET status = 'killed', stop_reason = "
                 "'the process ended without closing the run' WHERE status = 'running'"
@@ -170,7 +171,6 @@ class Ledger:
         except BaseException:
             self.con.close()
             raise
-        self._journal = self.journal_path.open("a", encoding="utf-8")
         self._buffer: list[RowResult] = []
 
     @staticmethod
@@ -301,8 +301,7 @@ class Ledger:
 
     def record(self, result: RowResult) -> None:
         """Make one finished row durable now (journal), and buffer it for the next batch."""
-        self._journal.write(json.dumps(self._journal_entry(result), default=str) + "\n")
-        self._journal.flush()
+        self.journal.append(result)
         self._buffer.append(result)
 
     @property
@@ -316,10 +315,11 @@ class Ledger:
         batch = self._buffer
         self._write(batch)
         self._buffer = []
-        self._journal.seek(0)
-        self._journal.truncate()
+        self.journal.clear()
 
     def _write(self, results: Sequence[RowResult]) -> None:
+        if not results:
+            return
         ok = [r for r in results if r.instance is not None]
         failed = [r for r in results if r.instance is None]
         fresh = [r for r in ok if not r.from_cache]
@@ -375,83 +375,8 @@ class Ledger:
         )
 
     def close(self) -> None:
-        self._journal.close()
+        self.journal.close()
         self.con.close()
-
-    # ------------------------------------------------------------------ journal
-
-    def _journal_entry(self, r: RowResult) -> dict[str, Any]:
-        u = r.usage
-        return {
-            "key": r.key,
-            "output": r.instance.model_dump(mode="json") if r.instance is not None else None,
-            "from_cache": r.from_cache,
-            "error_class": r.error_class,
-            "message": r.message,
-            "raw_output": r.raw_output,
-            "attempts": r.attempts,
-            "requests": r.requests,
-            "usage": [
-                u.prompt_tokens,
-                u.completion_tokens,
-                u.reasoning_tokens,
-                u.cached_tokens,
-                u.cost_usd,
-            ],
-            "latency_ms": r.latency_ms,
-            "model": r.model,
-            "provider": r.provider,
-            "finish_reason": r.finish_reason,
-            "prompt_hash": r.prompt_hash,
-            "request_hash": r.request_hash,
-            "run_id": r.run_id,
-            "finished_at": r.finished_at.isoformat(),
-        }
-
-    def _replay_journal(self) -> None:
-        """Fold in the rows a killed run finished but had not written yet."""
-        if not self.journal_path.exists():
-            return
-        results = []
-        with self.journal_path.open(encoding="utf-8") as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                    instance = (
-                        None
-                        if e["output"] is None
-                        else self.compiled.model.model_validate(e["output"])
-                    )
-                except (ValueError, KeyError):
-                    # A line cut short by the kill, or written under another schema: that row is
-                    # simply requested again.
-                    continue
-                results.append(
-                    RowResult(
-                        key=e["key"],
-                        prompt_hash=e["prompt_hash"],
-                        request_hash=e["request_hash"],
-                        instance=instance,
-                        from_cache=e["from_cache"],
-                        error_class=e["error_class"],
-                        message=e["message"],
-                        raw_output=e["raw_output"],
-                        attempts=e["attempts"],
-                        requests=e["requests"],
-                        usage=Usage(*e["usage"]),
-                        latency_ms=e["latency_ms"],
-                        model=e["model"],
-                        provider=e["provider"],
-                        finish_reason=e["finish_reason"],
-                        run_id=e["run_id"],
-                        finished_at=dt.datetime.fromisoformat(e["finished_at"]),
-                    )
-                )
-        if results:
-            # The same key may be in the journal twice (a crash between commit and truncate).
-            latest = {json.dumps(r.key, default=str): r for r in results}
-            self._write(list(latest.values()))
-        os.remove(self.journal_path)
 
     # ------------------------------------------------------------------ frames
 

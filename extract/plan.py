@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .columns import model_columns
 from .fakegen import generate
 from .ledger import Known, Ledger, classify
-from .runner import Pipeline
+from .pipeline import Pipeline
 from .sinks import ledger_path
 
 __all__ = ["Plan", "make_plan"]

@@ -18,9 +18,11 @@ What strict mode cannot say directly is rewritten on the wire and decoded back b
 - constraints strict mode lacks (string lengths, set uniqueness, bounds on decimals) are stated in
   the description and enforced by Pydantic.
 
+The decoding and encoding between the wire form and the model live in `extract.wire`.
+
 What cannot be expressed at all raises `SchemaError` naming the field path and the reason (`Any`,
-`extra="allow"`, a RootModel at the root, an unsupported type). `schema_problems` checks the
-documented size limits.
+`extra="allow"`, a RootModel at the root, an unsupported type). `schema_problems` (in
+`extract.limits`, exported here too) checks the documented size limits.
 
 A `$ref` never carries sibling keywords (some strict implementations reject them), so a described
 field whose type is a model becomes `{"anyOf": [{"$ref": ...}], "description": ...}`.
@@ -29,22 +31,24 @@ field whose type is a model becomes `{"anyOf": [{"$ref": ...}], "description": .
 from __future__ import annotations
 
 import decimal
-import enum
 import hashlib
 import importlib
 import importlib.util
 import json
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, RootModel
-from pydantic_core import to_jsonable_python
 
 from extract.errors import ConfigError, SchemaError
+from extract.limits import MAX_CHARS as MAX_CHARS
+from extract.limits import MAX_DEPTH as MAX_DEPTH
+from extract.limits import MAX_ENUM_VALUES as MAX_ENUM_VALUES
+from extract.limits import MAX_PROPERTIES as MAX_PROPERTIES
+from extract.limits import NAME_RE, schema_problems
 from extract.strict import (
     Analysis,
     Constraints,
@@ -61,14 +65,9 @@ from extract.strict import (
     analyze,
     decimal_digits,
 )
+from extract.wire import Decoder, Decoders, encode
 
 __all__ = ["CompiledSchema", "compile_schema", "load_model", "schema_problems"]
-
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-MAX_PROPERTIES = 5000
-MAX_DEPTH = 10
-MAX_ENUM_VALUES = 1000
-MAX_CHARS = 120_000
 
 _FORMATS = {
     "date": "date",
@@ -86,8 +85,6 @@ _NAIVE_DATETIME = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?$"
 )
 _URL = r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$"
-
-Decoder = Callable[[Any], Any]
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +175,7 @@ class CompiledSchema:
 
     def encode(self, instance: BaseModel) -> Any:
         """The wire form of `instance`: JSON-able data that matches `schema` and `parse` inverts."""
-        return _encode(instance, self._keys)
+        return encode(instance, self._keys)
 
 
 def compile_schema(model: type[BaseModel], *, name: str | None = None) -> CompiledSchema:
@@ -220,7 +217,7 @@ def compile_schema(model: type[BaseModel], *, name: str | None = None) -> Compil
         schema=schema,
         response_format=response_format,
         hash=hashlib.sha256(canonical.encode()).hexdigest(),
-        _decode=_Decoders(analysis).root(),
+        _decode=Decoders(analysis).root(),
         _keys=keys,
     )
 
@@ -453,267 +450,3 @@ def _json_type(v: Any) -> str:
     if isinstance(v, float):
         return "number"
     return "string"
-
-
-# --------------------------------------------------------------------------------------------
-# decoding (wire -> what model_validate accepts) and encoding (instance -> wire)
-
-
-class _Decoders:
-    """Build decoders that only touch what was rewritten; None means "pass through"."""
-
-    def __init__(self, analysis: Analysis):
-        self.a = analysis
-        self.table: dict[type[BaseModel], Decoder | None] = {}
-        needs = {cls: False for cls in analysis.models}
-        changed = True
-        # fixed point: a model needs decoding if a field does, through any depth of recursion
-        while changed:
-            changed = False
-            for cls, spec in analysis.models.items():
-                if not needs[cls] and any(self._needs(f.node, needs) for f in spec.fields):
-                    needs[cls] = changed = True
-        self.needs = needs
-
-    def _needs(self, node: Node, needs: dict[type[BaseModel], bool]) -> bool:
-        if isinstance(node, MapNode):
-            return True
-        if isinstance(node, ModelNode):
-            return needs[node.cls]
-        if isinstance(node, NullableNode):
-            return self._needs(node.inner, needs)
-        if isinstance(node, SeqNode):
-            return self._needs(node.item, needs)
-        if isinstance(node, TupleNode | UnionNode):
-            parts = node.items if isinstance(node, TupleNode) else node.members
-            return any(self._needs(p, needs) for p in parts)
-        return False
-
-    def root(self) -> Decoder | None:
-        for cls in self.a.models:
-            self.table[cls] = self._model(cls) if self.needs[cls] else None
-        return self.table[self.a.root]
-
-    def _model(self, cls: type[BaseModel]) -> Decoder:
-        plan = [(f.key, d) for f in self.a.models[cls].fields if (d := self.node(f.node))]
-
-        def decode_model(v: Any) -> Any:
-            if not isinstance(v, dict):
-                return v
-            v = dict(v)
-            for key, d in plan:
-                if key in v:
-                    v[key] = d(v[key])
-            return v
-
-        return decode_model
-
-    def node(self, node: Node) -> Decoder | None:
-        if isinstance(node, ModelNode):
-            if not self.needs[node.cls]:
-                return None
-            table, cls = self.table, node.cls
-            return lambda v: table[cls](v)  # type: ignore[misc]  # filled before first call
-        if isinstance(node, NullableNode):
-            return self.node(node.inner)  # every decoder passes None through unchanged
-        if isinstance(node, SeqNode):
-            d = self.node(node.item)
-            if d is None:
-                return None
-            return lambda v: [d(x) for x in v] if isinstance(v, list) else v
-        if isinstance(node, TupleNode):
-            ds = [self.node(i) for i in node.items]
-            if not any(ds):
-                return None
-            return lambda v: (
-                [d(x) if d else x for d, x in zip(ds, v, strict=False)]
-                if isinstance(v, list)
-                else v
-            )
-        if isinstance(node, MapNode):
-            return _map_decoder(self.node(node.value))
-        if isinstance(node, UnionNode):
-            return self._union(node)
-        return None
-
-    def _union(self, node: UnionNode) -> Decoder | None:
-        decoders = [(m, self.node(m)) for m in node.members]
-        if not any(d for _, d in decoders):
-            return None
-        # objects: pick the member model by its discriminator value, else by its exact key set
-        by_tag: dict[Any, Decoder | None] = {}
-        tag_key: str | None = None
-        by_keys: list[tuple[frozenset[str], Decoder | None]] = []
-        others: list[Decoder] = []
-        for m, d in decoders:
-            if isinstance(m, ModelNode):
-                spec = self.a.models[m.cls]
-                by_keys.append((frozenset(f.key for f in spec.fields), d))
-                for f in spec.fields:
-                    if f.name == node.discriminator and isinstance(f.node, LiteralNode):
-                        tag_key = f.key
-                        for value in f.node.values:
-                            by_tag[value] = d
-            elif d is not None:
-                others.append(d)
-        # a key/value list is recognised by its shape, so map decoders are tried first
-        others.sort(key=lambda d: not getattr(d, "is_map", False))
-
-        def decode_union(v: Any) -> Any:
-            if isinstance(v, dict):
-                if tag_key is not None and tag_key in v and v[tag_key] in by_tag:
-                    d = by_tag[v[tag_key]]
-                    return d(v) if d else v
-                keys = v.keys()
-                for ks, d in by_keys:
-                    if ks == keys:
-                        return d(v) if d else v
-                return v
-            for d in others:
-                out = d(v)
-                if out is not v:
-                    return out
-            return v
-
-        return decode_union
-
-
-def _map_decoder(value_decoder: Decoder | None) -> Decoder:
-    def decode_map(v: Any) -> Any:
-        if not isinstance(v, list):
-            return v
-        out = {}
-        for item in v:
-            if not (isinstance(item, dict) and "key" in item and "value" in item):
-                return v  # not the wire shape: let Pydantic report it
-            value = item["value"]
-            out[item["key"]] = value_decoder(value) if value_decoder else value
-        return out
-
-    decode_map.is_map = True  # type: ignore[attr-defined]
-    return decode_map
-
-
-def _encode(value: Any, keys: dict[type[BaseModel], list[tuple[str, str]]]) -> Any:
-    if isinstance(value, BaseModel):
-        if isinstance(value, RootModel):
-            return _encode(value.root, keys)
-        plan = keys.get(type(value))
-        if plan is None:
-            plan = [
-                (
-                    n,
-                    (f.alias or n)
-                    if not isinstance(f.validation_alias, str)
-                    else f.validation_alias,
-                )
-                for n, f in type(value).model_fields.items()
-            ]
-        return {key: _encode(getattr(value, name), keys) for name, key in plan}
-    if isinstance(value, dict):
-        return [{"key": _encode(k, keys), "value": _encode(v, keys)} for k, v in value.items()]
-    if isinstance(value, list | tuple):
-        return [_encode(v, keys) for v in value]
-    if isinstance(value, set | frozenset):
-        items = [_encode(v, keys) for v in value]
-        try:
-            return sorted(items)
-        except TypeError:
-            return items
-    if isinstance(value, enum.Enum):
-        return _encode(value.value, keys)
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return to_jsonable_python(value)
-
-
-# --------------------------------------------------------------------------------------------
-# limits
-
-
-def schema_problems(schema: dict[str, Any], name: str) -> list[str]:
-    """Check the documented strict-mode limits; each problem reads `path: reason`.
-
-    Limits: schema name `[a-zA-Z0-9_-]{1,64}`; at most 5000 object properties in all; 10 levels
-    of object nesting (recursion through `$ref` is not unrolled); 1000 enum values in all;
-    120,000 characters of property names, definition names and enum/const values.
-    """
-    problems: list[str] = []
-    if not NAME_RE.match(name):
-        problems.append(f"name {name!r}: must match [a-zA-Z0-9_-]{{1,64}}")
-    counts = {"properties": 0, "enum": 0, "chars": 0}
-    defs = schema.get("$defs", {})
-    counts["chars"] += sum(len(k) for k in defs)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            props = node.get("properties")
-            if isinstance(props, dict):
-                counts["properties"] += len(props)
-                counts["chars"] += sum(len(k) for k in props)
-            if isinstance(node.get("enum"), list):
-                counts["enum"] += len(node["enum"])
-                counts["chars"] += sum(len(str(v)) for v in node["enum"])
-            if "const" in node:
-                counts["chars"] += len(str(node["const"]))
-            for k, v in node.items():
-                if k not in ("enum", "const"):
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(schema)
-    if counts["properties"] > MAX_PROPERTIES:
-        problems.append(
-            f"schema: {counts['properties']} object properties in all, "
-            f"the limit is {MAX_PROPERTIES}"
-        )
-    if counts["enum"] > MAX_ENUM_VALUES:
-        problems.append(
-            f"schema: {counts['enum']} enum values in all, the limit is {MAX_ENUM_VALUES}"
-        )
-    if counts["chars"] > MAX_CHARS:
-        problems.append(
-            f"schema: {counts['chars']} characters of property names, definition names and "
-            f"enum values, the limit is {MAX_CHARS}"
-        )
-    depth, where = _deepest(schema, defs, name)
-    if depth > MAX_DEPTH:
-        problems.append(f"{where}: {depth} levels of object nesting, the limit is {MAX_DEPTH}")
-    return problems
-
-
-def _deepest(schema: dict[str, Any], defs: dict[str, Any], name: str) -> tuple[int, str]:
-    """The deepest chain of nested objects: its depth and the property path that reaches it."""
-    best = (0, name)
-
-    def walk(node: Any, depth: int, path: str, stack: tuple[str, ...]) -> None:
-        nonlocal best
-        if isinstance(node, list):
-            for v in node:
-                walk(v, depth, path, stack)
-            return
-        if not isinstance(node, dict):
-            return
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            target = ref[len("#/$defs/") :]
-            # a cycle is recursion, which strict mode allows: its depth is not unrolled
-            if target not in stack and target in defs:
-                walk(defs[target], depth, path, (*stack, target))
-            return
-        if node.get("type") == "object":
-            depth += 1
-            if depth > best[0]:
-                best = (depth, path)
-            for key, sub in node.get("properties", {}).items():
-                walk(sub, depth, f"{path}.{key}", stack)
-        for k in ("items", "anyOf"):
-            if k in node:
-                walk(node[k], depth, path, stack)
-
-    walk({k: v for k, v in schema.items() if k != "$defs"}, 0, name, ())
-    return best

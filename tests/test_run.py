@@ -16,7 +16,7 @@ import pytest
 
 from extract.config import load_pipeline
 from extract.fakegen import expected_answer
-from extract.runner import prepare
+from extract.pipeline import prepare
 from extract.testserver import ServerThread
 
 EXTRACT = str(Path(sys.executable).parent / "extract")

@@ -1,0 +1,105 @@
+"""The fault classes, the server's configuration, and the draw that picks a request's fault.
+
+Fault decisions are deterministic yet let an identical retry succeed: each request draws a number
+in [0, 1) from a hash of (config seed, request body bytes, how many times this exact body was seen
+before), and the fault rates are laid end to end in `FAULT_CLASSES` order on that interval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["FAULT_CLASSES", "ServerConfig", "draw", "parse_faults"]
+
+#: fault classes, in the order their rates are laid end to end on [0, 1)
+FAULT_CLASSES: tuple[str, ...] = (
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "drop",
+    "upstream_error",
+    "malformed",
+    "fenced",
+    "prose",
+    "invalid",
+    "length",
+    "reasoning_only",
+    "refusal",
+    "bad_request",
+    "forbidden",
+    "payment",
+)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the test server behaves. `faults` maps a class in `FAULT_CLASSES` to its rate."""
+
+    latency_ms: float = 0
+    jitter_ms: float = 0
+    faults: dict[str, float] = field(default_factory=dict)
+    retry_after: str = "0"
+    api_key: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_faults(self.faults)
+        if self.latency_ms < 0 or self.jitter_ms < 0:
+            raise ValueError("latency_ms and jitter_ms must be >= 0")
+
+
+def _check_faults(faults: Mapping[str, float]) -> None:
+    unknown = sorted(set(faults) - set(FAULT_CLASSES))
+    if unknown:
+        raise ValueError(
+            f"unknown fault class {', '.join(unknown)}; expected one of {', '.join(FAULT_CLASSES)}"
+        )
+    for name, rate in faults.items():
+        if not 0 <= rate <= 1:
+            raise ValueError(f"fault rate {name}={rate} is not between 0 and 1")
+    # A little slack so that e.g. ten rates of 0.1 are accepted despite float rounding.
+    if sum(faults.values()) > 1 + 1e-9:
+        raise ValueError(f"fault rates add up to {sum(faults.values()):g}, more than 1")
+
+
+def parse_faults(text: str) -> dict[str, float]:
+    """Parse `"rate_limit=0.1,server_error=0.05"` into a dict; ValueError names a bad entry."""
+    faults: dict[str, float] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"fault {item!r} is not of the form class=rate")
+        if name not in FAULT_CLASSES:
+            raise ValueError(
+                f"unknown fault class {name!r}; expected one of {', '.join(FAULT_CLASSES)}"
+            )
+        try:
+            faults[name] = float(value)
+        except ValueError:
+            raise ValueError(f"fault rate {value!r} for {name} is not a number") from None
+    _check_faults(faults)
+    return faults
+
+
+def draw(config: ServerConfig, body_key: bytes, occurrence: int) -> tuple[str | None, int]:
+    """Pick the fault (or None) for the `occurrence`-th sighting of a body."""
+    faults = config.faults
+    h = hashlib.blake2b(
+        body_key + occurrence.to_bytes(8, "big") + str(config.seed).encode(),
+        digest_size=16,
+    ).digest()
+    if not faults:
+        return None, h[8]
+    u = int.from_bytes(h[:8], "big") / 2**64
+    edge = 0.0
+    for name in FAULT_CLASSES:
+        edge += faults.get(name, 0.0)
+        if u < edge:
+            return name, h[8]
+    return None, h[8]
