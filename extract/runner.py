@@ -29,11 +29,13 @@ from .errors import (
     BudgetExceeded,
     ContentError,
     ExtractError,
+    RateLimited,
     Refusal,
     RunStopped,
     TruncatedOutput,
 )
 from .ledger import Known, Ledger, classify
+from .limiter import AdaptiveLimit
 from .pipeline import Pipeline, PreparedRow
 from .prompt import Message
 from .results import RowResult, RunSummary
@@ -103,6 +105,8 @@ class _Run:
         self.fatal: BaseException | None = None
         self.stopped: RunStopped | BudgetExceeded | None = None
         self.spent = 0.0
+        #: rows in flight: run.concurrency at most, fewer while the API answers 429
+        self.limit = AdaptiveLimit(self.cfg.run.concurrency)
         self.reserved = 0.0
 
     # ------------------------------------------------------------------ one request
@@ -140,7 +144,12 @@ class _Run:
                 with attempt:
                     result.requests += 1
                     self.summary.requests += 1
-                    completion = await self.client.complete(body)
+                    try:
+                        completion = await self.client.complete(body)
+                    except RateLimited:
+                        self.limit.rate_limited()
+                        raise
+                    self.limit.succeeded()
                     self._fill_cost(completion.usage)
                     self.spent += completion.usage.cost_usd or 0.0
                     return completion
@@ -199,7 +208,7 @@ class _Run:
         result.raw_output = getattr(last, "raw", None) or getattr(last, "body", None) or None
         return result
 
-    async def _row_task(self, row: PreparedRow, slots: asyncio.Semaphore) -> None:
+    async def _row_task(self, row: PreparedRow) -> None:
         try:
             try:
                 result = await self._process(row)
@@ -222,7 +231,7 @@ class _Run:
                 )
             self._accept(result)
         finally:
-            slots.release()
+            self.limit.release()
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -253,7 +262,6 @@ class _Run:
             self.progress(s)
 
     async def main(self, limit: int | None) -> None:
-        slots = asyncio.Semaphore(self.cfg.run.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         fresh = Known()
         try:
@@ -287,11 +295,11 @@ class _Run:
                             )
                         )
                         continue
-                    await slots.acquire()
+                    await self.limit.acquire()
                     if self.stopped is not None or self.fatal is not None:
-                        slots.release()
+                        self.limit.release()
                         return
-                    task = asyncio.create_task(self._row_task(row, slots))
+                    task = asyncio.create_task(self._row_task(row))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 if self.stopped is not None or self.fatal is not None:
