@@ -171,6 +171,9 @@ def test_run_writes_typed_table_with_exact_answers(tmp_path: Path, server: Serve
         assert row["_status"] == "ok" and row["_attempts"] == 1 and row["_requests"] == 1
         assert row["_provider"] == "fake" and row["_seed"] == 7 and row["_prompt_tokens"] > 0
     assert read_rows(db, "tickets_errors") == []
+    # the API key reaches neither the output file nor the logs
+    assert KEY.encode() not in db.read_bytes()
+    assert KEY not in r.stdout + r.stderr
     # every row was requested exactly once
     assert sorted(server.stats()["requests_by_row"].values()) == [1] * 40
 
