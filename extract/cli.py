@@ -23,12 +23,12 @@ import duckdb
 
 from .columns import columns_ddl, model_columns
 from .config import PipelineConfig, load_pipeline
-from .errors import BudgetExceeded, ConfigError, ExtractError, RunStopped
+from .errors import BudgetExceeded, ConfigError, ExtractError, RunStopped, SchemaError
 from .pipeline import Pipeline, api_key_from_env, prepare
 from .plan import make_plan
 from .results import RunSummary
 from .runner import run
-from .schema import compile_schema, load_model, schema_problems
+from .schema import compile_schema, load_model
 from .serve import endpoint
 from .sinks import ledger_path
 
@@ -237,15 +237,19 @@ def schema_command(ref: str, fmt: str, check: bool) -> None:
     """Show the response_format and table DDL compiled from REF (module:Class or file.py:Class)."""
     try:
         model = load_model(ref, Path.cwd())
-        compiled = compile_schema(model)
     except ExtractError as e:
         _fail(e)
         raise
-    problems = schema_problems(compiled.schema, compiled.name)
+    try:
+        compiled = compile_schema(model)
+    except SchemaError as e:
+        if not check:
+            _fail(e)
+        for problem in e.problems:
+            click.echo(f"{ref}: {problem}")
+        sys.exit(EXIT_INPUT)
     if check:
-        for p in problems:
-            click.echo(f"{ref}: {p}")
-        sys.exit(EXIT_INPUT if problems else EXIT_OK)
+        sys.exit(EXIT_OK)
     if fmt == "json":
         click.echo(json.dumps(compiled.response_format, indent=2))
         return

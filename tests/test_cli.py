@@ -67,6 +67,11 @@ def test_schema_command_refuses_with_exit_2(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.startswith("extract: error: ") and "anything" in r.stderr
     assert len(r.stderr.splitlines()) == 1
+    r = subprocess.run([EXTRACT, "schema", "m.py:M", "--check"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert (r.returncode, r.stderr) == (2, "")
+    assert r.stdout.startswith("m.py:M: ") and "anything" in r.stdout
+    assert len(r.stdout.splitlines()) == 1
 
 
 def test_validate_command(tmp_path: Path) -> None:
