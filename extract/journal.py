@@ -42,6 +42,8 @@ def _result(data: dict[str, Any], model: type[BaseModel]) -> RowResult:
         **{name: data[name] for name in _PLAIN},
         instance=None if output is None else model.model_validate(output),
         usage=Usage(*data["usage"]),
+        # A journaled row may already be committed (killed between commit and truncate).
+        replaces=True,
         finished_at=dt.datetime.fromisoformat(data["finished_at"]),
     )
 

@@ -102,6 +102,7 @@ class Known:
     done: bool = False  # T has this key with the same request hash
     failed: bool = False  # T_errors has this key with the same request hash
     in_errors: bool = False  # T_errors has this key, with any hash
+    exists: bool = False  # T or T_errors has this key: writing it replaces a row
     cached: RowResult | None = None  # a validated output for this exact request
 
 
@@ -256,6 +257,7 @@ class Ledger:
             rows = self.con.execute(
                 f"""
                 SELECT l.i, r._request_hash = l.h, e._request_hash = l.h, e.{k} IS NOT NULL,
+                       r.{k} IS NOT NULL OR e.{k} IS NOT NULL,
                        c.output, c.model, c.provider, c.finish_reason, c.attempts, c.requests,
                        c.prompt_tokens, c.completion_tokens, c.reasoning_tokens, c.cached_tokens,
                        c.cost_usd, c.latency_ms, c.run_id
@@ -269,23 +271,25 @@ class Ledger:
             self.con.unregister("__lookup")
         out = [Known() for _ in range(n)]
         for row in rows:
-            i, done, failed, in_errors, output = row[0], row[1], row[2], row[3], row[4]
+            i, done, failed, in_errors, exists, output = row[:6]
             known = out[i]
             known.done, known.failed, known.in_errors = bool(done), bool(failed), bool(in_errors)
+            known.exists = bool(exists)
             if output is not None:
                 known.cached = RowResult(
                     key=keys[i],
                     prompt_hash="",
                     request_hash=request_hashes[i] or "",
                     instance=self.compiled.model.model_validate_json(output),
-                    model=row[5],
-                    provider=row[6],
-                    finish_reason=row[7],
-                    attempts=row[8],
-                    requests=row[9],
-                    usage=Usage(row[10], row[11], row[12], row[13], row[14]),
-                    latency_ms=row[15],
-                    run_id=row[16],
+                    model=row[6],
+                    provider=row[7],
+                    finish_reason=row[8],
+                    attempts=row[9],
+                    requests=row[10],
+                    usage=Usage(row[11], row[12], row[13], row[14], row[15]),
+                    latency_ms=row[16],
+                    run_id=row[17],
+                    replaces=known.exists,
                     from_cache=True,
                 )
         return out
@@ -326,12 +330,15 @@ class Ledger:
         k = _ident(self.key)
         try:
             self.con.execute("BEGIN")
-            self.con.register("__keys", pl.DataFrame([self._keys(results)]))
-            for table in (self.table, self.errors_table):
-                self.con.execute(
-                    f"DELETE FROM {_ident(table)} WHERE {k} IN (SELECT {k} FROM __keys)"
-                )
-            self.con.unregister("__keys")
+            # Only keys the ledger already holds need deleting: a first run scans nothing here.
+            replacing = [r for r in results if r.replaces]
+            if replacing:
+                self.con.register("__keys", pl.DataFrame([self._keys(replacing)]))
+                for table in (self.table, self.errors_table):
+                    self.con.execute(
+                        f"DELETE FROM {_ident(table)} WHERE {k} IN (SELECT {k} FROM __keys)"
+                    )
+                self.con.unregister("__keys")
             if ok:
                 self.con.register("__batch", self._ok_frame(ok))
                 self.con.execute(

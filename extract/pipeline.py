@@ -90,6 +90,8 @@ class PreparedRow:
     request_hash: str | None
     error: RowInputError | None
     chars: int = 0
+    #: the output already holds a row of this key (set from the ledger; True when unknown)
+    exists: bool = True
 
 
 def prepare(config: PipelineConfig) -> Pipeline:

@@ -23,6 +23,8 @@ class RowResult:
     instance: BaseModel | None = None
     #: the output came from the response cache, not from a request of this run
     from_cache: bool = False
+    #: the output may already hold a row of this key, which this one replaces
+    replaces: bool = True
     error_class: str | None = None
     message: str | None = None
     raw_output: str | None = None

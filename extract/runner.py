@@ -166,6 +166,7 @@ class _Run:
             prompt_hash=row.prompt_hash,
             request_hash=row.request_hash,
             run_id=self.summary.run_id,
+            replaces=row.exists,
         )
         first_turn = messages = row.messages
         chars = row.chars
@@ -276,6 +277,7 @@ class _Run:
                     action = classify(
                         known, full_refresh=self.full_refresh, retry_errors=self.retry_errors
                     )
+                    row.exists = known.exists or self.full_refresh
                     if action in ("skip", "failed"):
                         self.summary.rows_skipped += 1
                         self.summary.rows_failed_before += action == "failed"
@@ -292,6 +294,7 @@ class _Run:
                                 run_id=self.summary.run_id,
                                 error_class=type(row.error).__name__,
                                 message=str(row.error),
+                                replaces=row.exists,
                             )
                         )
                         continue

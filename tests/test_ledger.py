@@ -272,3 +272,58 @@ def test_schema_change_archives_the_old_table(tmp_path: Path, server: ServerThre
     # the results table changed columns; the errors table did not
     assert [n.startswith("tickets__before_") for n in names].count(True) == 1
     assert "note" in columns
+
+
+def test_journal_replay_is_idempotent(tmp_path: Path) -> None:
+    """A kill between a batch's commit and the journal's truncation replays committed rows:
+    they must replace themselves, not duplicate."""
+    from pydantic import BaseModel
+
+    from extract.columns import model_columns
+    from extract.journal import Journal
+    from extract.ledger import Ledger
+    from extract.results import RowResult
+    from extract.schema import compile_schema
+
+    class Thing(BaseModel):
+        name: str
+
+    compiled = compile_schema(Thing)
+
+    def open_ledger() -> Ledger:
+        return Ledger(
+            tmp_path / "l.duckdb",
+            "things",
+            key="id",
+            key_type="BIGINT",
+            columns=model_columns(Thing),
+            compiled=compiled,
+            seed=1,
+        )
+
+    results = [
+        RowResult(
+            key=i,
+            prompt_hash="p",
+            request_hash=f"h{i}",
+            instance=Thing(name=f"n{i}"),
+            replaces=False,
+            run_id="r1",
+        )
+        for i in range(3)
+    ]
+    ledger = open_ledger()
+    for r in results:
+        ledger.record(r)
+    ledger.flush()
+    ledger.close()
+    journal = Journal(tmp_path / "l.duckdb.journal")
+    for r in results:  # as if the process died right after the commit
+        journal.append(r)
+    with (tmp_path / "l.duckdb.journal").open("a") as f:
+        f.write('{"key": 9, "cut short')  # a line the kill interrupted
+    journal.close()
+    ledger = open_ledger()
+    ledger.close()
+    assert table(tmp_path / "l.duckdb", "id, name", "things") == [(0, "n0"), (1, "n1"), (2, "n2")]
+    assert not (tmp_path / "l.duckdb.journal").exists()
