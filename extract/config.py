@@ -82,7 +82,7 @@ class LocalServerConfig(_Strict):
 
     #: context window in tokens, shared by the prompt, a re-ask and the answer
     context: int = Field(default=2048, ge=256, le=131072)
-    #: CPU threads for generation; null: every core this process may use
+    #: CPU threads for generation; null: one less than the cores this process may use (at least 1)
     threads: int | None = Field(default=None, ge=1, le=1024)
     #: requests decoded at once; above 1 the answers stop being byte-identical between runs
     parallel: int = Field(default=1, ge=1, le=64)

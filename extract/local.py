@@ -19,11 +19,12 @@ model without a chat template: the grammar makes its JSON well formed, but many 
 
 Everything prepared is cached, versioned, and reused (`cache_dir()`):
 
-    llama-server-<llama-cpp-python version>/bin/llama-server   built once, about 17 min on 2 cores
+    llama-server-<llama-cpp-python version>/bin/llama-server   built once: 5-15 min on 2 cores
     llama-server-<llama-cpp-python version>/build.log          the output of the last build
     models/gemma3-270m-q4_k_m.gguf                              assembled once, about 4 s
-    logs/llama-server.log                                       the last cleanly stopped server
-    logs/llama-server-<pid>.log                                 a running or failed server
+    logs/llama-server.log                                       the last server that ran
+    logs/llama-server-<pid>.log                                 a running server, or one that failed
+                                                                to start
     prepare.lock                                                one preparing process at a time
 """
 
@@ -50,8 +51,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .client import ChatClient
-from .config import LocalServerConfig, PipelineConfig
+from .config import LocalServerConfig, PipelineConfig, PriceConfig
 from .errors import APIError, ConfigError, RowRejected, SchemaError
+from .schema import compile_schema, load_model
 
 __all__ = [
     "LLAMA_CPP_PYTHON_VERSION",
@@ -60,9 +62,12 @@ __all__ = [
     "cache_dir",
     "check_schema",
     "local_endpoint",
+    "model_path",
     "prepare_local",
     "prepare_model",
     "prepared",
+    "server_command",
+    "server_path",
     "start_server",
 ]
 
@@ -198,11 +203,12 @@ def prepare_model(cache: Path | None = None, progress: Progress = _stderr) -> Pa
 
 
 def _tool(name: str) -> str | None:
-    """A build tool from this Python's own bin folder (the `local` extra) or else the PATH."""
+    """A build tool from the PATH, or else from this Python's bin folder (the `local` extra)."""
+    found = shutil.which(name)
+    if found:
+        return found
     own = Path(sys.executable).parent / name
-    if own.is_file() and os.access(own, os.X_OK):
-        return str(own)
-    return shutil.which(name)
+    return str(own) if own.is_file() and os.access(own, os.X_OK) else None
 
 
 def _run_logged(cmd: list[str], log: IO[str], step: str, log_path: Path, **kw: Any) -> None:
@@ -233,7 +239,8 @@ def build_server(cache: Path | None = None, progress: Progress = _stderr) -> Pat
     """Build llama-server from the llama.cpp vendored in llama-cpp-python's sdist, once.
 
     Downloads the sdist with pip (hash-pinned), configures with cmake (Ninja when available),
-    builds the `llama-server` target only and caches the binary. About 17 minutes on 2 cores.
+    builds the `llama-server` target only and caches the binary: 5 minutes on 2 idle cores with
+    Ninja (llama.cpp's unity build), longer on a busy machine or with make.
     Raises ConfigError naming the build log when a step fails.
     """
     cache = cache or cache_dir()
@@ -245,6 +252,11 @@ def build_server(cache: Path | None = None, progress: Progress = _stderr) -> Pat
         raise ConfigError(
             f"building llama-server needs cmake, which was not found; run: {PREPARE_HINT} "
             "(the local extra installs cmake and ninja; a C++ compiler must be installed too)"
+        )
+    if not (os.environ.get("CXX") or any(shutil.which(c) for c in ("c++", "g++", "clang++"))):
+        raise ConfigError(
+            "building llama-server needs a C++ compiler, and none was found (c++, g++, clang++ "
+            f"or $CXX); on Debian: apt-get install build-essential; then run: {PREPARE_HINT}"
         )
     with _lock(cache, progress):
         if target.is_file():
@@ -260,8 +272,8 @@ def build_server(cache: Path | None = None, progress: Progress = _stderr) -> Pat
         ):
             work = Path(tmp)
             progress(
-                f"building llama-server {LLAMA_CPP_PYTHON_VERSION} into {target} (once: about "
-                f"17 minutes on 2 cores; log: {log_path})"
+                f"building llama-server {LLAMA_CPP_PYTHON_VERSION} into {target} (once: 5-15 "
+                f"minutes on 2 cores; log: {log_path})"
             )
             progress("  1/3 downloading the llama-cpp-python sdist from PyPI")
             req = work / "requirements.txt"
@@ -284,18 +296,17 @@ def build_server(cache: Path | None = None, progress: Progress = _stderr) -> Pat
                 raise ConfigError(f"the sdist {sdists[0].name} carries no vendor/llama.cpp")
             progress(f"  2/3 configuring llama.cpp with {cmake}")
             build = work / "build"
-            generator = ["-G", "Ninja"] if _tool("ninja") else []
-            env = dict(os.environ)
-            if _tool("ninja"):
-                env["CMAKE_MAKE_PROGRAM"] = _tool("ninja") or ""
+            ninja = _tool("ninja")
+            # Ninja when there is one (5 min here on 2 idle cores); else cmake's default, make
+            generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"] if ninja else []
             _run_logged(
                 [cmake, "-S", str(source), "-B", str(build), *generator, *CMAKE_FLAGS],
-                log, "cmake configure", log_path, env=env,
+                log, "cmake configure", log_path,
             )
             progress(f"  3/3 compiling llama-server with {jobs} jobs (the long part)")
             _run_logged(
                 [cmake, "--build", str(build), "--target", "llama-server", "--parallel", jobs],
-                log, "cmake build", log_path, env=env,
+                log, "cmake build", log_path,
             )
             built = build / "bin" / "llama-server"
             if not built.is_file():
@@ -343,7 +354,10 @@ def _die_with_parent() -> None:
 
 def server_command(files: LocalFiles, options: LocalServerConfig, port: int) -> list[str]:
     """The llama-server command line for these files and options."""
-    threads = options.threads or len(os.sched_getaffinity(0))
+    # One core left free: llama.cpp's threads wait on each other at every step, so when the
+    # machine is busy (the run itself, tests, another job), a descheduled thread stalls them all:
+    # on 2 busy cores -t 1 ran at 38-41 tokens/s and -t 2 at 5-8.
+    threads = options.threads or max(1, len(os.sched_getaffinity(0)) - 1)
     cmd = [
         str(files.server),
         "--model", str(files.model),
@@ -367,7 +381,25 @@ def server_command(files: LocalFiles, options: LocalServerConfig, port: int) -> 
     return cmd
 
 
+def _log_path(cache: Path | None = None) -> Path:
+    """The log of the llama-server this process runs (while it runs)."""
+    return (cache or cache_dir()) / "logs" / f"llama-server-{os.getpid()}.log"
+
+
+#: how llama-server says that it accepts any string where the schema asked for more
+_INCOMPLETE = "WARNING: JSON schema conversion was incomplete: "
+
+
+def _schema_warnings(log_path: Path) -> list[str]:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [ln.removeprefix(_INCOMPLETE).strip() for ln in lines if ln.startswith(_INCOMPLETE)]
+
+
 def _healthy(base: str) -> bool:
+    # A plain GET with the standard library: the chat client is built for the run, not for polling
     try:
         with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
             return bool(resp.status == 200)
@@ -382,11 +414,11 @@ def start_server(
     """Run llama-server on a free 127.0.0.1 port; yield its OpenAI base URL (`.../v1`).
 
     Its output goes to a log file in the cache, named in every error. The server is stopped on
-    leaving the block however it is left; a clean stop keeps the log as `logs/llama-server.log`.
+    leaving the block however it is left; its log is then kept as `logs/llama-server.log`.
     """
-    logs = (cache or cache_dir()) / "logs"
+    log_path = _log_path(cache)
+    logs = log_path.parent
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"llama-server-{os.getpid()}.log"
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
@@ -400,7 +432,7 @@ def start_server(
             )
         except OSError as e:
             raise ConfigError(f"cannot start {files.server}: {e}") from e
-        clean = False
+        started = False
         try:
             deadline = time.monotonic() + options.start_timeout_s
             while not _healthy(base):
@@ -415,12 +447,15 @@ def start_server(
                         f"(model.local.start_timeout_s); log: {log_path}"
                     )
                 time.sleep(0.1)
+            started = True
             yield f"{base}/v1"
-            clean = True
         finally:
             _stop(process)
-    if clean:
-        os.replace(log_path, logs / "llama-server.log")
+            if started:
+                # A server that started keeps its log as the last one; one that failed to start
+                # keeps the file its error names.
+                with contextlib.suppress(OSError):
+                    os.replace(log_path, logs / "llama-server.log")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -466,7 +501,8 @@ def check_schema(base_url: str, response_format: dict[str, Any], *, where: str =
 
 
 def _server_message(error: RowRejected) -> str:
-    return str(error).removeprefix(f"HTTP {error.status}: ")
+    # one line: the CLI prints one line per problem
+    return str(error).removeprefix(f"HTTP {error.status}: ").replace("\n", " ")
 
 
 @contextlib.contextmanager
@@ -479,20 +515,25 @@ def local_endpoint(
     caps `run.concurrency` at the server's `model.local.parallel` slots: requests beyond them
     would only queue inside the server, where their wait counts against `model.timeout_s`.
     """
-    from .schema import compile_schema, load_model
-
     m = config.model
     response_format = compile_schema(load_model(config.schema_ref, config.base_dir)).response_format
     files = prepared(m.path) or prepare_local(m.path, progress=progress)
     with start_server(files, m.local) as base_url:
         check_schema(base_url, response_format, where=f"{config.file}:")
+        # llama-server only logs the parts of a schema its grammar cannot express: say so here
+        for warning in _schema_warnings(_log_path()):
+            progress(
+                f"warning: the local model server does not enforce part of the schema: {warning}; "
+                "Pydantic still checks every answer"
+            )
         model = m.model_copy(
             update={
                 "base_url": base_url,
                 "api_key_env": None,
                 "name": MODEL_ALIAS if files.bundled else files.model.stem,
                 "routing": None,
-                "price": None,
+                # the run costs no dollars; 0 rather than unknown in _cost_usd
+                "price": PriceConfig(input_per_mtok=0, output_per_mtok=0),
             }
         )
         run = config.run.model_copy(

@@ -31,6 +31,8 @@ class Pipeline:
     source: Source
     compiled: CompiledSchema
     prompt: Prompt
+    #: the hash of the pipeline as written, before `extract` points it at an endpoint it started
+    config_hash: str = ""
 
     def close(self) -> None:
         self.source.close()
@@ -111,7 +113,11 @@ def prepare(config: PipelineConfig) -> Pipeline:
                 f"field of {compiled.model.__name__}; rename the field or select the key under "
                 "another name"
             )
-        if config.run.budget_usd is not None and config.model.prices() is None:
+        if (
+            config.run.budget_usd is not None
+            and config.model.provider == "api"
+            and config.model.prices() is None
+        ):
             raise ConfigError(
                 f"{config.file}:run.budget_usd: the prices of {config.model.name} are unknown; "
                 "set model.price"
@@ -120,7 +126,7 @@ def prepare(config: PipelineConfig) -> Pipeline:
     except BaseException:
         source.close()
         raise
-    return Pipeline(config, source, compiled, prompt)
+    return Pipeline(config, source, compiled, prompt, config.config_hash())
 
 
 def api_key_from_env(config: PipelineConfig) -> str | None:

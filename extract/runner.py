@@ -337,7 +337,7 @@ def run(
     summary = RunSummary(
         run_id=run_id,
         pipeline=cfg.name,
-        config_hash=cfg.config_hash(),
+        config_hash=pipeline.config_hash or cfg.config_hash(),
         schema_hash=compiled.hash,
         model=cfg.model.name,
         output=str(cfg.output.path),

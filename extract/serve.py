@@ -1,7 +1,7 @@
 """Endpoints that `extract` starts itself, chosen by `model.provider`.
 
 - `api` (default): the configured `base_url`; nothing is started.
-- `mock`: the project's OpenAI-compatible test server (extract/testserver.py) on a free 127.0.0.1
+- `mock`: the project's OpenAI-compatible test server (extract/testserver/) on a free 127.0.0.1
   port, for demos and dry runs: it answers with schema-conforming, made-up values, never real ones.
 - `local`: llama.cpp's llama-server running the bundled model or `model.path` on a free 127.0.0.1
   port, prepared and cached on first use (extract/local.py).

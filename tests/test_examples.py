@@ -8,12 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from test_run import extract
 
 from extract.config import load_pipeline
 from extract.fakegen import expected_answer
 from extract.pipeline import prepare
 from extract.testserver import ServerThread
-from test_run import extract
 
 ROOT = Path(__file__).resolve().parent.parent
 
