@@ -282,9 +282,23 @@ def build_server(cache: Path | None = None, progress: Progress = _stderr) -> Pat
                 f"--hash=sha256:{LLAMA_CPP_PYTHON_SHA256}\n"
             )
             _run_logged(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                 "--require-hashes", "-r", str(req), "-d", str(work / "dl")],
-                log, "downloading the sdist", log_path,
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    "--require-hashes",
+                    "-r",
+                    str(req),
+                    "-d",
+                    str(work / "dl"),
+                ],
+                log,
+                "downloading the sdist",
+                log_path,
             )
             sdists = list((work / "dl").glob("llama_cpp_python-*.tar.gz"))
             if len(sdists) != 1:
@@ -301,12 +315,16 @@ def build_server(cache: Path | None = None, progress: Progress = _stderr) -> Pat
             generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"] if ninja else []
             _run_logged(
                 [cmake, "-S", str(source), "-B", str(build), *generator, *CMAKE_FLAGS],
-                log, "cmake configure", log_path,
+                log,
+                "cmake configure",
+                log_path,
             )
             progress(f"  3/3 compiling llama-server with {jobs} jobs (the long part)")
             _run_logged(
                 [cmake, "--build", str(build), "--target", "llama-server", "--parallel", jobs],
-                log, "cmake build", log_path,
+                log,
+                "cmake build",
+                log_path,
             )
             built = build / "bin" / "llama-server"
             if not built.is_file():
@@ -360,14 +378,21 @@ def server_command(files: LocalFiles, options: LocalServerConfig, port: int) -> 
     threads = options.threads or max(1, len(os.sched_getaffinity(0)) - 1)
     cmd = [
         str(files.server),
-        "--model", str(files.model),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--alias", MODEL_ALIAS if files.bundled else files.model.stem,
+        "--model",
+        str(files.model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--alias",
+        MODEL_ALIAS if files.bundled else files.model.stem,
         # every slot gets the whole `context`
-        "--ctx-size", str(options.context * options.parallel),
-        "--parallel", str(options.parallel),
-        "--threads", str(threads),
+        "--ctx-size",
+        str(options.context * options.parallel),
+        "--parallel",
+        str(options.parallel),
+        "--threads",
+        str(threads),
         # a reused prompt cache changes the numerics, so identical requests got different answers
         "--no-cache-prompt",
         "--no-webui",
@@ -516,7 +541,9 @@ def local_endpoint(
     would only queue inside the server, where their wait counts against `model.timeout_s`.
     """
     m = config.model
-    response_format = compile_schema(load_model(config.schema_ref, config.base_dir)).response_format
+    response_format = compile_schema(
+        load_model(config.schema_ref, config.base_dir), string_lengths=True
+    ).response_format
     files = prepared(m.path) or prepare_local(m.path, progress=progress)
     with start_server(files, m.local) as base_url:
         check_schema(base_url, response_format, where=f"{config.file}:")

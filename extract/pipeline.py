@@ -98,7 +98,10 @@ class PreparedRow:
 
 def prepare(config: PipelineConfig) -> Pipeline:
     """Open the source, compile the schema and the prompt; every check that needs no request."""
-    compiled = compile_schema(load_model(config.schema_ref, config.base_dir))
+    compiled = compile_schema(
+        load_model(config.schema_ref, config.base_dir),
+        string_lengths=config.model.provider == "local",
+    )
     source = open_source(config.source)
     try:
         prompt = Prompt(

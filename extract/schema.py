@@ -178,8 +178,16 @@ class CompiledSchema:
         return encode(instance, self._keys)
 
 
-def compile_schema(model: type[BaseModel], *, name: str | None = None) -> CompiledSchema:
-    """Compile `model` to a strict JSON schema; raise `SchemaError` naming what cannot be sent."""
+def compile_schema(
+    model: type[BaseModel], *, name: str | None = None, string_lengths: bool = False
+) -> CompiledSchema:
+    """Compile `model` to a strict JSON schema; raise `SchemaError` naming what cannot be sent.
+
+    `string_lengths` also emits `minLength`/`maxLength` on strings. Strict mode (OpenAI,
+    OpenRouter) refuses them, so by default lengths are stated in the description and enforced
+    by Pydantic; a grammar-constrained local server (llama.cpp) enforces them while decoding,
+    which keeps a small model from running on until `max_tokens`.
+    """
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise SchemaError(f"{model!r} is not a pydantic BaseModel subclass")
     if issubclass(model, RootModel):
@@ -196,7 +204,7 @@ def compile_schema(model: type[BaseModel], *, name: str | None = None) -> Compil
             model=model.__name__,
         )
     analysis = analyze(model)
-    schema = _Emitter(analysis).root()
+    schema = _Emitter(analysis, string_lengths=string_lengths).root()
     problems = schema_problems(schema, name)
     if problems:
         err = SchemaError(
@@ -271,8 +279,9 @@ def _decimal_pattern(c: Constraints) -> tuple[str, str]:
 
 
 class _Emitter:
-    def __init__(self, analysis: Analysis):
+    def __init__(self, analysis: Analysis, *, string_lengths: bool = False):
         self.a = analysis
+        self.string_lengths = string_lengths
         self.refs: set[type[BaseModel]] = set()
 
     def root(self) -> dict[str, Any]:
@@ -364,8 +373,7 @@ class _Emitter:
         if c.max_length is not None:
             out["maxItems"] = c.max_length
 
-    @staticmethod
-    def scalar(node: Scalar) -> dict[str, Any]:
+    def scalar(self, node: Scalar) -> dict[str, Any]:
         c, kind = node.constraints, node.kind
         notes: list[str] = []
         out: dict[str, Any]
@@ -411,6 +419,11 @@ class _Emitter:
                 notes.append(f"At least {c.min_length} characters.")
             elif c.max_length is not None:
                 notes.append(f"At most {c.max_length} characters.")
+            if self.string_lengths:
+                if c.min_length:
+                    out["minLength"] = c.min_length
+                if c.max_length is not None:
+                    out["maxLength"] = c.max_length
         if notes:
             out["description"] = " ".join(notes)
         return out

@@ -353,3 +353,22 @@ def test_load_model_missing_file(tmp_path: Path) -> None:
         load_model("gone.py:X", tmp_path)
     missing = str(tmp_path / "gone.py")
     assert str(info.value) == f"schema 'gone.py:X': file {missing!r} does not exist"
+
+
+def test_string_lengths_for_grammar_servers() -> None:
+    """Strict mode has no maxLength, so lengths go into the description; a grammar-constrained
+    local server enforces them, so for it they are emitted as keywords too."""
+    from pydantic import BaseModel, Field
+
+    class Named(BaseModel):
+        name: str = Field(min_length=2, max_length=40)
+
+    strict = compile_schema(Named).schema["properties"]["name"]
+    assert strict == {"type": "string", "description": "2 to 40 characters."}
+    local = compile_schema(Named, string_lengths=True).schema["properties"]["name"]
+    assert local == {
+        "type": "string",
+        "minLength": 2,
+        "maxLength": 40,
+        "description": "2 to 40 characters.",
+    }
