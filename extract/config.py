@@ -78,7 +78,7 @@ class PriceConfig(_Strict):
 
 
 class LocalServerConfig(_Strict):
-    """How `provider: local` runs llama.cpp's llama-server (see extract/local.py)."""
+    """How `provider: local` runs llama.cpp's llama-server (see extract/local/)."""
 
     #: context window in tokens, shared by the prompt, a re-ask and the answer
     context: int = Field(default=2048, ge=256, le=131072)

@@ -4,7 +4,7 @@
 - `mock`: the project's OpenAI-compatible test server (extract/testserver/) on a free 127.0.0.1
   port, for demos and dry runs: it answers with schema-conforming, made-up values, never real ones.
 - `local`: llama.cpp's llama-server running the bundled model or `model.path` on a free 127.0.0.1
-  port, prepared and cached on first use (extract/local.py).
+  port, prepared and cached on first use (extract/local/).
 The server is stopped when the run ends, also on errors and Ctrl-C.
 """
 

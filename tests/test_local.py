@@ -158,7 +158,7 @@ def test_the_model_is_assembled_once_into_the_cache(
 
 
 def test_a_missing_cmake_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(local, "_tool", lambda name: None)
+    monkeypatch.setattr(local.build, "_tool", lambda name: None)
     with pytest.raises(ConfigError) as e:
         local.build_server(tmp_path)
     assert str(e.value).startswith(
