@@ -23,7 +23,7 @@ demo: local
 	$(BIN)/python -c "import duckdb; c = duckdb.connect('out/demo.duckdb', read_only=True); c.sql('select id, name, email, company, topics, urgent, _attempts as attempts from contacts order by id').show(max_width=200); c.sql('select id, _error_class as error, _attempts as attempts from contacts_errors order by id').show()"
 
 lint: $(BIN)/extract
-	$(BIN)/ruff check extract tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: lint
