@@ -230,7 +230,7 @@ def ticket_text():
     if maybe(0.05):
         return "misc", pick(SHORT)
     if maybe(0.1):
-        lang, tmpl = pick(FOREIGN)
+        _lang, tmpl = pick(FOREIGN)
         body = tmpl.format(o=order_ref(), p=pick(T_PRODUCTS), a=amount_str(money(9, 400)))
         return "foreign", body + (f"\n{person()}" if maybe(0.6) else "")
     kind = pick([k for k in TICKET_TEMPLATES if k != "safety"]) if not maybe(0.03) else "safety"
@@ -528,7 +528,8 @@ def make_invoice(idx):
         lab_tax = pick(["Tax 0%", "VAT exempt (reverse charge)", "Sales tax: N/A"])
     lab_tot = "Gesamtbetrag" if de else pick(["TOTAL", "Total due", "Amount Due", "Total"])
     w = R.randrange(38, 56)
-    money_s = lambda x: (f"{fmt_num(x, nstyle)} {sym}" if style in ("de", "eu") else f"{sym}{fmt_num(x, nstyle)}") if maybe(0.6) else f"{fmt_num(x, nstyle)} {cur}"
+    def money_s(x):
+        return (f"{fmt_num(x, nstyle)} {sym}" if style in ("de", "eu") else f"{sym}{fmt_num(x, nstyle)}") if maybe(0.6) else f"{fmt_num(x, nstyle)} {cur}"
     for lab, val in ((lab_sub, subtotal), (lab_tax, tax), (lab_tot, total)):
         L.append(ocr_noise(" " * R.randrange(10, 30) + lab + " " * max(2, w - len(lab)) + money_s(val)))
     if maybe(0.4):
@@ -673,12 +674,12 @@ def price_text(amount, cur):
 
 def dims_text(cat):
     if cat in ("furniture",):
-        l, w, h = R.randrange(40, 160), R.randrange(30, 80), R.randrange(40, 120)
-        return pick([f"{l} x {w} x {h} cm", f"Dimensions: {l}x{w}x{h}cm", f"L{l} W{w} H{h} (cm)", f"{l*10} x {w*10} x {h*10} mm"])
-    l, w, h = R.randrange(5, 60), R.randrange(3, 40), R.randrange(1, 30)
+        ln, w, h = R.randrange(40, 160), R.randrange(30, 80), R.randrange(40, 120)
+        return pick([f"{ln} x {w} x {h} cm", f"Dimensions: {ln}x{w}x{h}cm", f"L{ln} W{w} H{h} (cm)", f"{ln*10} x {w*10} x {h*10} mm"])
+    ln, w, h = R.randrange(5, 60), R.randrange(3, 40), R.randrange(1, 30)
     if maybe(0.3):
-        return pick([f"{l/2.5:.1f} x {w/2.5:.1f} x {h/2.5:.1f} in", f"{l/2.5:.1f}\" x {w/2.5:.1f}\""])
-    return pick([f"{l} x {w} x {h} cm", f"size {l}x{w}cm", f"{l}*{w}*{h}cm", f"Maße: {l} x {w} x {h} cm"])
+        return pick([f"{ln/2.5:.1f} x {w/2.5:.1f} x {h/2.5:.1f} in", f"{ln/2.5:.1f}\" x {w/2.5:.1f}\""])
+    return pick([f"{ln} x {w} x {h} cm", f"size {ln}x{w}cm", f"{ln}*{w}*{h}cm", f"Maße: {ln} x {w} x {h} cm"])
 
 
 def make_products(n=250):
