@@ -20,8 +20,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tenacity import AsyncRetrying
-
 from .client import ChatClient, Completion, Usage
 from .columns import model_columns
 from .errors import (
@@ -39,7 +37,7 @@ from .limiter import AdaptiveLimit
 from .pipeline import Pipeline, PreparedRow
 from .prompt import Message
 from .results import RowResult, RunSummary
-from .retry import transport_retrying
+from .retry import with_retries
 from .sinks import export, ledger_path
 from .validate import parse_completion
 
@@ -134,28 +132,30 @@ class _Run:
             pin, pout = self.prices
             usage.cost_usd = (usage.prompt_tokens * pin + usage.completion_tokens * pout) / 1e6
 
-    def retrying(self) -> AsyncRetrying:
-        return transport_retrying(self.cfg.run.max_retries, initial=self.cfg.run.backoff_s)
+    async def _request(self, body: dict[str, Any], result: RowResult) -> Completion:
+        """One HTTP request, counted, its 429s and successes fed to the adaptive limit."""
+        result.requests += 1
+        self.summary.requests += 1
+        try:
+            completion = await self.client.complete(body)
+        except RateLimited:
+            self.limit.rate_limited()
+            raise
+        self.limit.succeeded()
+        self._fill_cost(completion.usage)
+        self.spent += completion.usage.cost_usd or 0.0
+        return completion
 
     async def _send(self, body: dict[str, Any], chars: int, result: RowResult) -> Completion:
         reserve = self._reserve(chars, body.get("max_tokens"))
         try:
-            async for attempt in self.retrying():
-                with attempt:
-                    result.requests += 1
-                    self.summary.requests += 1
-                    try:
-                        completion = await self.client.complete(body)
-                    except RateLimited:
-                        self.limit.rate_limited()
-                        raise
-                    self.limit.succeeded()
-                    self._fill_cost(completion.usage)
-                    self.spent += completion.usage.cost_usd or 0.0
-                    return completion
+            return await with_retries(
+                lambda: self._request(body, result),
+                self.cfg.run.max_retries,
+                initial=self.cfg.run.backoff_s,
+            )
         finally:
             self.reserved -= reserve
-        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     # ------------------------------------------------------------------ one row
 
