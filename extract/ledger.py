@@ -8,10 +8,10 @@ It holds, for a pipeline writing table T:
   bad outputs are never cached;
 - `_extract_runs`: one row per run.
 
-Durability: every finished row is appended to a journal file (`<db>.journal`, one JSON line, one
-write) the moment it completes, and the journal is folded into the tables in one transaction per
-batch. After `kill -9` the next open replays the journal, so only requests that were in flight are
-lost. A key's new row replaces its old one in `T` and `T_errors` alike, so replay is idempotent.
+Durability: every finished row is appended to the journal (extract/journal.py) in the event-loop
+turn it finishes in, and journaled rows are folded into the tables in one transaction per batch,
+in a writer thread. After `kill -9` the next open replays the journal, so only requests in flight
+are lost. A key's new row replaces its old one in `T` and `T_errors` alike: replay is idempotent.
 
 Locking: DuckDB holds an exclusive lock on the file while a run has it open; a second run on the
 same output fails at once with a SinkError.
@@ -67,7 +67,7 @@ ERROR_COLUMNS: list[tuple[str, str, pl.DataType]] = [
 ]
 
 CACHE_COLUMNS = """
-    request_hash VARCHAR PRIMARY KEY, output VARCHAR, model VARCHAR, provider VARCHAR,
+    request_hash VARCHAR, output VARCHAR, model VARCHAR, provider VARCHAR,
     finish_reason VARCHAR, attempts INTEGER, requests INTEGER, prompt_tokens BIGINT,
     completion_tokens BIGINT, reasoning_tokens BIGINT, cached_tokens BIGINT, cost_usd DOUBLE,
     latency_ms DOUBLE, run_id VARCHAR, extracted_at TIMESTAMPTZ
@@ -141,7 +141,9 @@ class Ledger:
         self.columns = columns
         self.compiled = compiled
         self.seed = seed
-        self.journal = Journal(path.with_name(path.name + ".journal"))
+        self.journal = Journal(path)
+        #: --full-refresh: a fresh answer replaces the cached one of its request
+        self.replace_cache = False
         self._select = insert_select(columns)
         #: tables renamed out of the way because their columns no longer match the schema
         self.archived: list[str] = []
@@ -164,7 +166,7 @@ class Ledger:
             self._ensure("_extract_runs", RUN_COLUMNS)
             # Rows a killed run had finished but not yet written.
             self._write(self.journal.replay(compiled.model))
-            self.journal.clear()
+            self.journal.remove_all()
             self.con.execute(
                 "UPDATE _extract_runs SET status = 'killed', stop_reason = "
                 "'the process ended without closing the run' WHERE status = 'running'"
@@ -304,22 +306,36 @@ class Ledger:
     # ------------------------------------------------------------------ writing
 
     def record(self, result: RowResult) -> None:
-        """Make one finished row durable now (journal), and buffer it for the next batch."""
+        """Journal one finished row (durable at the next `sync`) and buffer it for a batch."""
         self.journal.append(result)
         self._buffer.append(result)
+
+    def sync(self) -> None:
+        self.journal.sync()
 
     @property
     def pending(self) -> int:
         return len(self._buffer)
 
-    def flush(self) -> None:
-        """Fold the buffered rows into the tables in one transaction, then empty the journal."""
+    def take(self) -> tuple[list[RowResult], Path | None] | None:
+        """Hand over the buffered rows and their closed journal segment, for `commit`."""
         if not self._buffer:
-            return
-        batch = self._buffer
+            return None
+        batch, self._buffer = self._buffer, []
+        return batch, self.journal.rotate()
+
+    def commit(self, batch: list[RowResult], segment: Path | None) -> None:
+        """Write a batch in one transaction, then drop its journal segment. Thread-safe against
+        `record`; the ledger's own queries must not run at the same time (one writer thread)."""
         self._write(batch)
-        self._buffer = []
-        self.journal.clear()
+        if segment is not None:
+            segment.unlink(missing_ok=True)
+
+    def flush(self) -> None:
+        """Commit whatever is buffered, now."""
+        taken = self.take()
+        if taken is not None:
+            self.commit(*taken)
 
     def _write(self, results: Sequence[RowResult]) -> None:
         if not results:
@@ -352,10 +368,15 @@ class Ledger:
                 )
                 self.con.unregister("__batch")
             if fresh:
+                # No key on the cache: an index would live in memory and grow with every row.
+                # A request is answered again only under --full-refresh, which replaces it.
                 self.con.register("__batch", self._cache_frame(fresh))
-                self.con.execute(
-                    "INSERT OR REPLACE INTO _extract_cache BY NAME SELECT * FROM __batch"
-                )
+                if self.replace_cache:
+                    self.con.execute(
+                        "DELETE FROM _extract_cache WHERE request_hash IN "
+                        "(SELECT request_hash FROM __batch)"
+                    )
+                self.con.execute("INSERT INTO _extract_cache BY NAME SELECT * FROM __batch")
                 self.con.unregister("__batch")
             self.con.execute("COMMIT")
         except duckdb.Error as e:

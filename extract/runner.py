@@ -18,6 +18,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .client import ChatClient, Completion, Usage
@@ -100,6 +101,10 @@ class _Run:
         self.prices = self.cfg.model.prices()
         self.schema_chars = len(json.dumps(pipeline.compiled.response_format))
         self.last_flush = time.monotonic()
+        #: the ledger's writer: DuckDB work runs here, one statement at a time, off the loop
+        self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-ledger")
+        self.writes: set[asyncio.Future[None]] = set()
+        self.sync_pending = False
         self.fatal: BaseException | None = None
         self.stopped: RunStopped | BudgetExceeded | None = None
         self.spent = 0.0
@@ -250,17 +255,49 @@ class _Run:
             return
         try:
             self.ledger.record(result)
-            now = time.monotonic()
-            if (
-                self.ledger.pending >= self.cfg.run.batch_size
-                or now - self.last_flush >= FLUSH_SECONDS
-            ):
-                self.last_flush = now
-                self.ledger.flush()
         except Exception as e:
             self.fatal = e
+            return
+        if not self.sync_pending:
+            # One flush of the journal per event-loop turn, however many rows finished in it.
+            self.sync_pending = True
+            asyncio.get_running_loop().call_soon(self._sync)
+        now = time.monotonic()
+        if self.ledger.pending >= self.cfg.run.batch_size or now - self.last_flush >= FLUSH_SECONDS:
+            self.last_flush = now
+            self._write()
         if self.progress is not None:
             self.progress(s)
+
+    def _sync(self) -> None:
+        self.sync_pending = False
+        try:
+            self.ledger.sync()
+        except Exception as e:
+            self.fatal = e
+
+    def _write(self) -> None:
+        """Commit the buffered rows in the writer thread, off the event loop: DuckDB releases
+        the GIL while it works, so replies keep being read and new requests sent meanwhile."""
+        if self.fatal is not None:
+            return  # what is not committed stays journaled for the next run
+        self._sync()
+        taken = self.ledger.take()
+        if taken is None:
+            return
+        future = asyncio.get_running_loop().run_in_executor(self.db, self.ledger.commit, *taken)
+        self.writes.add(future)
+        future.add_done_callback(self._written)
+
+    def _written(self, future: asyncio.Future[None]) -> None:
+        self.writes.discard(future)
+        if not future.cancelled() and future.exception() is not None and self.fatal is None:
+            self.fatal = future.exception()
+
+    async def _drain(self, most: int) -> None:
+        """Wait until at most `most` writes are under way (back-pressure on a slow disk)."""
+        while len(self.writes) > most:
+            await asyncio.wait(set(self.writes), return_when=asyncio.FIRST_COMPLETED)
 
     async def main(self, limit: int | None) -> None:
         tasks: set[asyncio.Task[None]] = set()
@@ -270,9 +307,14 @@ class _Run:
                 if self.full_refresh:
                     states = [fresh] * len(batch)
                 else:
-                    states = self.ledger.lookup(
-                        [r.key for r in batch], [r.request_hash for r in batch]
+                    # In the writer thread: the ledger's connection has one user at a time.
+                    states = await asyncio.get_running_loop().run_in_executor(
+                        self.db,
+                        self.ledger.lookup,
+                        [r.key for r in batch],
+                        [r.request_hash for r in batch],
                     )
+                await self._drain(2)
                 for row, known in zip(batch, states, strict=True):
                     action = classify(
                         known, full_refresh=self.full_refresh, retry_errors=self.retry_errors
@@ -316,6 +358,8 @@ class _Run:
                     for task in tasks:
                         task.cancel()
                 await asyncio.wait(set(tasks))
+            self._write()
+            await self._drain(0)
 
 
 def run(
@@ -374,9 +418,13 @@ def run(
                 retry_errors=retry_errors,
             )
             state.append(r)
-            await r.main(limit)
+            try:
+                await r.main(limit)
+            finally:
+                r.db.shutdown(wait=True)
 
     try:
+        ledger.replace_cache = full_refresh
         ledger.start_run(summary)
         try:
             asyncio.run(go())

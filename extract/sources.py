@@ -99,14 +99,16 @@ class Source:
     def check_keys(self) -> None:
         """Raise SourceError naming the rows whose key is null or repeated."""
         key = _ident(self.key)
-        nulls = self._query(
-            f"SELECT count(*), min(n) FROM (SELECT row_number() OVER () AS n, {key} AS k "
-            f"FROM ({self._sql})) WHERE k IS NULL"
-        )[0]
-        if nulls[0]:
+        nulls = self._query(f"SELECT count(*) FROM ({self._sql}) WHERE {key} IS NULL")[0][0]
+        if nulls:
+            # Numbering every row costs memory in proportion to the input: only on this error path.
+            first = self._query(
+                f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {key} AS k "
+                f"FROM ({self._sql})) WHERE k IS NULL"
+            )[0][0]
             raise SourceError(
-                f"{self.label}: {nulls[0]} row(s) have a null key '{self.key}' "
-                f"(the first is data row {nulls[1]})",
+                f"{self.label}: {nulls} row(s) have a null key '{self.key}' "
+                f"(the first is data row {first})",
                 path=self.label,
             )
         dupes = self._query(
