@@ -29,7 +29,7 @@ from .errors import (
     UpstreamError,
 )
 
-__all__ = ["ChatClient", "Completion", "Usage"]
+__all__ = ["BodyEncoder", "ChatClient", "Completion", "Usage", "encode_body"]
 
 
 @dataclass(slots=True)
@@ -64,6 +64,11 @@ class Completion:
     model: str | None
     usage: Usage
     latency_ms: float
+
+
+def encode_body(value: Any) -> bytes:
+    """A request body (or part of one) as compact UTF-8 JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _int(value: Any) -> int:
@@ -113,6 +118,25 @@ def _error_message(body: str, status: int) -> str:
     return body.strip()[:200] or f"HTTP {status}"
 
 
+class BodyEncoder:
+    """Encodes request bodies that share every field but `messages` (and, on a re-ask after a
+    truncated answer, `max_tokens`). The shared part, the compiled schema above all, is encoded
+    once; per request only the messages are: about a tenth of the CPU a row costs otherwise."""
+
+    def __init__(self, template: dict[str, Any]):
+        self.template = template
+        # The same bytes as encode_body({**template, "messages": m}): messages come last.
+        self._prefix = encode_body(template)[:-1] + b',"messages":'
+
+    def encode(self, messages: list[dict[str, Any]], max_tokens: int | None) -> bytes:
+        if max_tokens == self.template.get("max_tokens"):
+            return self._prefix + encode_body(messages) + b"}"
+        body = {**self.template, "messages": messages}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        return encode_body(body)
+
+
 class ChatClient:
     """An OpenAI-compatible chat-completions client over one pooled aiohttp session.
 
@@ -152,11 +176,11 @@ class ChatClient:
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
-    async def complete(self, body: dict[str, Any]) -> Completion:
+    async def complete(self, body: dict[str, Any] | bytes) -> Completion:
         """Send one request. Raises an APIError subclass chosen by what went wrong."""
         if self._session is None:
             raise RuntimeError("ChatClient used outside 'async with'")
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = body if isinstance(body, bytes) else encode_body(body)
         started = time.perf_counter()
         try:
             async with self._session.post(self.url, data=payload) as resp:

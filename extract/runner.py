@@ -19,9 +19,8 @@ import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from .client import ChatClient, Completion, Usage
+from .client import BodyEncoder, ChatClient, Completion, Usage
 from .columns import model_columns
 from .errors import (
     APIError,
@@ -97,7 +96,7 @@ class _Run:
         self.progress = progress
         self.full_refresh = full_refresh
         self.retry_errors = retry_errors
-        self.template = pipeline.request_template()
+        self.bodies = BodyEncoder(pipeline.request_template())
         self.prices = self.cfg.model.prices()
         self.schema_chars = len(json.dumps(pipeline.compiled.response_format))
         self.last_flush = time.monotonic()
@@ -137,7 +136,7 @@ class _Run:
             pin, pout = self.prices
             usage.cost_usd = (usage.prompt_tokens * pin + usage.completion_tokens * pout) / 1e6
 
-    async def _request(self, body: dict[str, Any], result: RowResult) -> Completion:
+    async def _request(self, body: bytes, result: RowResult) -> Completion:
         """One HTTP request, counted, its 429s and successes fed to the adaptive limit."""
         result.requests += 1
         self.summary.requests += 1
@@ -151,8 +150,10 @@ class _Run:
         self.spent += completion.usage.cost_usd or 0.0
         return completion
 
-    async def _send(self, body: dict[str, Any], chars: int, result: RowResult) -> Completion:
-        reserve = self._reserve(chars, body.get("max_tokens"))
+    async def _send(
+        self, body: bytes, chars: int, max_tokens: int | None, result: RowResult
+    ) -> Completion:
+        reserve = self._reserve(chars, max_tokens)
         try:
             return await with_retries(
                 lambda: self._request(body, result),
@@ -181,10 +182,8 @@ class _Run:
         try:
             for attempt in range(1, self.cfg.run.max_attempts + 1):
                 result.attempts = attempt
-                body = {**self.template, "messages": messages}
-                if max_tokens is not None:
-                    body["max_tokens"] = max_tokens
-                completion = await self._send(body, chars, result)
+                body = self.bodies.encode(messages, max_tokens)
+                completion = await self._send(body, chars, max_tokens, result)
                 result.usage.add(completion.usage)
                 result.model = completion.model
                 result.provider = completion.provider

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -100,3 +101,14 @@ def test_retry_after_forms() -> None:
     assert _retry_after(None) is None
     assert _retry_after("garbage") is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_body_encoder_matches_full_encoding() -> None:
+    from extract.client import BodyEncoder, encode_body
+
+    template = {k: v for k, v in BODY.items() if k != "messages"} | {"max_tokens": 100}
+    bodies = BodyEncoder(template)
+    messages = [{"role": "user", "content": "héllo \"quoted\""}]
+    assert bodies.encode(messages, 100) == encode_body({**template, "messages": messages})
+    assert json.loads(bodies.encode(messages, 200)) == {**template, "messages": messages,
+                                                        "max_tokens": 200}
