@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from .errors import (
     APIError,
@@ -68,7 +69,7 @@ class Completion:
 
 def encode_body(value: Any) -> bytes:
     """A request body (or part of one) as compact UTF-8 JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps(value)
 
 
 def _int(value: Any) -> int:
@@ -194,16 +195,18 @@ class ChatClient:
                 f"connection failed: {self._scrub(str(e)) or type(e).__name__}"
             ) from e
         latency_ms = (time.perf_counter() - started) * 1000
-        text = raw.decode("utf-8", errors="replace")
         if status != 200:
+            text = raw.decode("utf-8", errors="replace")
             raise self._status_error(status, self._scrub(text), retry_after)
         try:
-            data = json.loads(text)
-        except ValueError as e:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            text = raw.decode("utf-8", errors="replace")
             raise UpstreamError(
                 "the reply is not JSON", status=status, body=self._scrub(text[:500])
             ) from e
         if not isinstance(data, dict):
+            text = raw.decode("utf-8", errors="replace")
             raise UpstreamError("the reply is not a JSON object", status=status, body=text[:500])
         choices = data.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else None
@@ -212,6 +215,7 @@ class ChatClient:
             or not isinstance(choice, dict)
             or choice.get("finish_reason") == "error"
         ):
+            text = raw.decode("utf-8", errors="replace")
             message = (
                 _error_message(text, status) if data.get("error") else "reply carries no choice"
             )

@@ -57,6 +57,15 @@ def parse_completion(completion: Completion, compiled: CompiledSchema) -> BaseMo
         if completion.reasoning:
             raise TruncatedOutput("the reply carried only reasoning and no answer", raw="")
         raise MalformedOutput("the answer is empty", raw="")
+    try:
+        # One pass in pydantic-core: JSON parsing and validation together.
+        return compiled.parse(content)
+    except ValidationError as e:
+        if not _not_json(e):
+            raise _invalid(e, content) from e
+    except ValueError:
+        pass  # the JSON parser's own error, where the model's wire form is decoded first
+    # Not JSON as it stands: perhaps fenced in ``` or wrapped in prose.
     data = extract_json(content)
     if not isinstance(data, dict):
         raise InvalidOutput(
@@ -67,9 +76,17 @@ def parse_completion(completion: Completion, compiled: CompiledSchema) -> BaseMo
     try:
         return compiled.parse(data)
     except ValidationError as e:
-        errors = format_errors(e)
-        raise InvalidOutput(
-            f"the answer does not match the schema: {'; '.join(errors[:5])}",
-            raw=content,
-            errors=errors,
-        ) from e
+        raise _invalid(e, content) from e
+
+
+def _not_json(error: ValidationError) -> bool:
+    return any(err["type"] == "json_invalid" for err in error.errors(include_url=False))
+
+
+def _invalid(error: ValidationError, content: str) -> InvalidOutput:
+    errors = format_errors(error)
+    return InvalidOutput(
+        f"the answer does not match the schema: {'; '.join(errors[:5])}",
+        raw=content,
+        errors=errors,
+    )
