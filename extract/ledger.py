@@ -83,6 +83,10 @@ RUN_COLUMNS = """
 """
 
 
+#: DuckDB's buffer pool for the output file: enough for a batch, flat for any number of rows
+MEMORY_LIMIT = "48MB"
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -180,7 +184,11 @@ class Ledger:
     def _connect(path: Path) -> duckdb.DuckDBPyConnection:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(path))
+            # DuckDB would otherwise keep up to 80% of RAM of table blocks cached: memory that
+            # grows with the output. Past the limit it evicts them (they are on disk anyway).
+            return duckdb.connect(
+                str(path), config={"memory_limit": MEMORY_LIMIT}
+            )
         except duckdb.IOException as e:
             held = re.search(r"PID (\d+)", str(e))
             if "lock" in str(e).lower():
@@ -242,7 +250,11 @@ class Ledger:
     # ------------------------------------------------------------------ reading what is known
 
     def lookup(self, keys: Sequence[Any], request_hashes: Sequence[str | None]) -> list[Known]:
-        """For each (key, request hash), what the ledger already holds. One query per batch."""
+        """For each (key, request hash), what the ledger already holds. One query per batch.
+
+        Each table is first filtered by the batch's keys (a semi join built on the batch), so
+        the work and memory stay those of a batch, however large the output grows.
+        """
         n = len(keys)
         if n == 0:
             return []
@@ -264,9 +276,17 @@ class Ledger:
                        c.prompt_tokens, c.completion_tokens, c.reasoning_tokens, c.cached_tokens,
                        c.cost_usd, c.latency_ms, c.run_id
                 FROM __lookup l
-                LEFT JOIN {_ident(self.table)} r ON r.{k} = l.k
-                LEFT JOIN {_ident(self.errors_table)} e ON e.{k} = l.k
-                LEFT JOIN _extract_cache c ON c.request_hash = l.h
+                LEFT JOIN (
+                    SELECT {k}, _request_hash FROM {_ident(self.table)}
+                    WHERE {k} IN (SELECT k FROM __lookup)
+                ) r ON r.{k} = l.k
+                LEFT JOIN (
+                    SELECT {k}, _request_hash FROM {_ident(self.errors_table)}
+                    WHERE {k} IN (SELECT k FROM __lookup)
+                ) e ON e.{k} = l.k
+                LEFT JOIN (
+                    SELECT * FROM _extract_cache WHERE request_hash IN (SELECT h FROM __lookup)
+                ) c ON c.request_hash = l.h
                 """
             ).fetchall()
         finally:
