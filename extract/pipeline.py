@@ -8,13 +8,16 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .columns import model_columns
 from .config import PipelineConfig
 from .errors import ConfigError, RowInputError
+from .ledger import Ledger
 from .prompt import Message, Prompt, fingerprint
 from .schema import CompiledSchema, compile_schema, load_model
+from .sinks import ledger_path
 from .sources import Source, open_source, resolve_image_base
 
 __all__ = ["Pipeline", "PreparedRow", "api_key_from_env", "prepare"]
@@ -36,6 +39,22 @@ class Pipeline:
 
     def close(self) -> None:
         self.source.close()
+
+    @property
+    def ledger_path(self) -> Path:
+        return ledger_path(self.config.output.type, self.config.output.path)
+
+    def open_ledger(self) -> Ledger:
+        """Open (creating, or checking) the output's ledger for this pipeline."""
+        return Ledger(
+            self.ledger_path,
+            self.config.table,
+            key=self.source.key,
+            key_type=self.source.key_type,
+            columns=model_columns(self.compiled.model),
+            compiled=self.compiled,
+            seed=self.config.model.seed,
+        )
 
     def request_template(self) -> dict[str, Any]:
         """Every request field but `messages`."""

@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .columns import model_columns
 from .fakegen import generate
-from .ledger import Known, Ledger, classify
+from .ledger import Known, classify
 from .pipeline import Pipeline
-from .sinks import ledger_path
 
 __all__ = ["Plan", "make_plan"]
 
@@ -73,18 +71,7 @@ def make_plan(
     compiled = pipeline.compiled
     plan = Plan(prices=cfg.model.prices())
     schema_chars = len(json.dumps(compiled.response_format))
-    path = ledger_path(cfg.output.type, cfg.output.path)
-    ledger = None
-    if path.exists():
-        ledger = Ledger(
-            path,
-            cfg.table,
-            key=pipeline.source.key,
-            key_type=pipeline.source.key_type,
-            columns=model_columns(compiled.model),
-            compiled=compiled,
-            seed=cfg.model.seed,
-        )
+    ledger = pipeline.open_ledger() if pipeline.ledger_path.exists() else None
     try:
         for batch in pipeline.rows(limit):
             if ledger is not None:

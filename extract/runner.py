@@ -21,7 +21,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from .client import BodyEncoder, ChatClient, Completion, Usage
-from .columns import model_columns
 from .errors import (
     APIError,
     BudgetExceeded,
@@ -38,7 +37,7 @@ from .pipeline import Pipeline, PreparedRow
 from .prompt import Message
 from .results import RowResult, RunSummary
 from .retry import with_retries
-from .sinks import export, ledger_path
+from .sinks import export
 from .validate import parse_completion
 
 __all__ = ["run"]
@@ -388,15 +387,7 @@ def run(
         started_at=dt.datetime.now(dt.UTC),
         rows_total=pipeline.source.count(limit),
     )
-    ledger = Ledger(
-        ledger_path(cfg.output.type, cfg.output.path),
-        cfg.table,
-        key=pipeline.source.key,
-        key_type=pipeline.source.key_type,
-        columns=model_columns(compiled.model),
-        compiled=compiled,
-        seed=cfg.model.seed,
-    )
+    ledger = pipeline.open_ledger()
     state: list[_Run] = []
 
     async def go() -> None:
