@@ -171,6 +171,11 @@ class Ledger:
             # Rows a killed run had finished but not yet written.
             self._write(self.journal.replay(compiled.model))
             self.journal.remove_all()
+            #: nothing to look up: a first run skips the per-batch lookups altogether
+            self.empty = not any(
+                self.con.execute(f"SELECT EXISTS (FROM {_ident(t)})").fetchall()[0][0]
+                for t in (table, self.errors_table, "_extract_cache")
+            )
             self.con.execute(
                 "UPDATE _extract_runs SET status = 'killed', stop_reason = "
                 "'the process ended without closing the run' WHERE status = 'running'"

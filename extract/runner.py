@@ -302,7 +302,7 @@ class _Run:
         fresh = Known()
         try:
             for batch in self.p.rows(limit):
-                if self.full_refresh:
+                if self.full_refresh or self.ledger.empty:
                     states = [fresh] * len(batch)
                 else:
                     # In the writer thread: the ledger's connection has one user at a time.
