@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -320,13 +320,6 @@ class Ledger:
                     from_cache=True,
                 )
         return out
-
-    def error_keys(self) -> Iterator[Any]:
-        """Keys in the errors table (for --retry-errors)."""
-        for (key,) in self.con.execute(
-            f"SELECT {_ident(self.key)} FROM {_ident(self.errors_table)}"
-        ).fetchall():
-            yield key
 
     # ------------------------------------------------------------------ writing
 
