@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,12 +66,41 @@ ERROR_COLUMNS: list[tuple[str, str, pl.DataType]] = [
     *[c for c in PROVENANCE if c[0] != "_status"],
 ]
 
+#: how each per-row provenance column is read off a RowResult
+_FIELDS: dict[str, Callable[[RowResult], Any]] = {
+    "_model": lambda r: r.model,
+    "_provider": lambda r: r.provider,
+    "_attempts": lambda r: r.attempts,
+    "_requests": lambda r: r.requests,
+    "_prompt_tokens": lambda r: r.usage.prompt_tokens,
+    "_completion_tokens": lambda r: r.usage.completion_tokens,
+    "_reasoning_tokens": lambda r: r.usage.reasoning_tokens,
+    "_cached_tokens": lambda r: r.usage.cached_tokens,
+    "_cost_usd": lambda r: r.usage.cost_usd,
+    "_latency_ms": lambda r: round(r.latency_ms, 3),
+    "_finish_reason": lambda r: r.finish_reason,
+    "_run_id": lambda r: r.run_id,
+    "_prompt_hash": lambda r: r.prompt_hash,
+    "_request_hash": lambda r: r.request_hash,
+    "_extracted_at": lambda r: r.finished_at,
+    "_error_class": lambda r: r.error_class,
+    "_message": lambda r: r.message,
+    "_raw_output": lambda r: r.raw_output,
+}
+
 CACHE_COLUMNS = """
     request_hash VARCHAR, output VARCHAR, model VARCHAR, provider VARCHAR,
     finish_reason VARCHAR, attempts INTEGER, requests INTEGER, prompt_tokens BIGINT,
     completion_tokens BIGINT, reasoning_tokens BIGINT, cached_tokens BIGINT, cost_usd DOUBLE,
     latency_ms DOUBLE, run_id VARCHAR, extracted_at TIMESTAMPTZ
 """
+
+#: the provenance kept with a cached output (cache column = provenance column less its "_")
+_CACHED: list[tuple[str, pl.DataType]] = [
+    (name[1:], dtype)
+    for name, _, dtype in PROVENANCE
+    if name not in ("_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash")
+]
 
 RUN_COLUMNS = """
     run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, config_hash VARCHAR, schema_hash VARCHAR,
@@ -191,9 +220,7 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             # DuckDB would otherwise keep up to 80% of RAM of table blocks cached: memory that
             # grows with the output. Past the limit it evicts them (they are on disk anyway).
-            return duckdb.connect(
-                str(path), config={"memory_limit": MEMORY_LIMIT}
-            )
+            return duckdb.connect(str(path), config={"memory_limit": MEMORY_LIMIT})
         except duckdb.IOException as e:
             held = re.search(r"PID (\d+)", str(e))
             if "lock" in str(e).lower():
@@ -432,30 +459,13 @@ class Ledger:
     def _provenance(
         self, rs: Sequence[RowResult], spec: list[tuple[str, str, pl.DataType]], status: str | None
     ) -> list[pl.Series]:
-        values: dict[str, list[Any]] = {
-            "_status": [status] * len(rs),
-            "_model": [r.model for r in rs],
-            "_provider": [r.provider for r in rs],
-            "_seed": [self.seed] * len(rs),
-            "_attempts": [r.attempts for r in rs],
-            "_requests": [r.requests for r in rs],
-            "_prompt_tokens": [r.usage.prompt_tokens for r in rs],
-            "_completion_tokens": [r.usage.completion_tokens for r in rs],
-            "_reasoning_tokens": [r.usage.reasoning_tokens for r in rs],
-            "_cached_tokens": [r.usage.cached_tokens for r in rs],
-            "_cost_usd": [r.usage.cost_usd for r in rs],
-            "_latency_ms": [round(r.latency_ms, 3) for r in rs],
-            "_finish_reason": [r.finish_reason for r in rs],
-            "_run_id": [r.run_id for r in rs],
-            "_prompt_hash": [r.prompt_hash for r in rs],
-            "_request_hash": [r.request_hash for r in rs],
-            "_schema_hash": [self.compiled.hash] * len(rs),
-            "_extracted_at": [r.finished_at for r in rs],
-            "_error_class": [r.error_class for r in rs],
-            "_message": [r.message for r in rs],
-            "_raw_output": [r.raw_output for r in rs],
-        }
-        return [pl.Series(name, values[name], dtype=dtype) for name, _, dtype in spec]
+        constant = {"_status": status, "_seed": self.seed, "_schema_hash": self.compiled.hash}
+        return [
+            pl.Series(name, [constant[name]] * len(rs), dtype=dtype)
+            if name in constant
+            else pl.Series(name, [_FIELDS[name](r) for r in rs], dtype=dtype)
+            for name, _, dtype in spec
+        ]
 
     def _ok_frame(self, rs: Sequence[RowResult]) -> pl.DataFrame:
         fields = to_frame([r.instance for r in rs if r.instance is not None], self.columns)
@@ -469,26 +479,15 @@ class Ledger:
         return pl.DataFrame([self._keys(rs), *self._provenance(rs, ERROR_COLUMNS, None)])
 
     def _cache_frame(self, rs: Sequence[RowResult]) -> pl.DataFrame:
+        # The cache's columns are the provenance's, without the leading underscore.
+        output = [r.instance.model_dump_json() if r.instance is not None else None for r in rs]
         return pl.DataFrame(
-            {
-                "request_hash": [r.request_hash for r in rs],
-                "output": [
-                    r.instance.model_dump_json() if r.instance is not None else None for r in rs
-                ],
-                "model": [r.model for r in rs],
-                "provider": [r.provider for r in rs],
-                "finish_reason": [r.finish_reason for r in rs],
-                "attempts": [r.attempts for r in rs],
-                "requests": [r.requests for r in rs],
-                "prompt_tokens": [r.usage.prompt_tokens for r in rs],
-                "completion_tokens": [r.usage.completion_tokens for r in rs],
-                "reasoning_tokens": [r.usage.reasoning_tokens for r in rs],
-                "cached_tokens": [r.usage.cached_tokens for r in rs],
-                "cost_usd": pl.Series([r.usage.cost_usd for r in rs], dtype=pl.Float64()),
-                "latency_ms": [r.latency_ms for r in rs],
-                "run_id": [r.run_id for r in rs],
-                "extracted_at": pl.Series(
-                    [r.finished_at for r in rs], dtype=pl.Datetime("us", "UTC")
+            [
+                pl.Series("request_hash", [r.request_hash for r in rs], dtype=pl.String()),
+                pl.Series("output", output, dtype=pl.String()),
+                *(
+                    pl.Series(name, [_FIELDS[f"_{name}"](r) for r in rs], dtype=dtype)
+                    for name, dtype in _CACHED
                 ),
-            }
+            ]
         )
