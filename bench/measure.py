@@ -4,7 +4,7 @@ Standard library only, on purpose. On Linux a child's ru_maxrss starts from the 
 mark of the process that spawned it (exec copies the old address space's mark), so the process
 that launches the clients must stay small: it imports neither `extract` (duckdb, polars, pyarrow)
 nor the peers. That is why the server is started here through its documented command,
-`python -m extract.testserver`, the very command `extract.testserver.start_subprocess` runs,
+`python -m extract.providers.testserver`, the very command `extract.providers.testserver.start_subprocess` runs,
 rather than by importing that function. An empty interpreter's figure is measured and shown.
 """
 
@@ -51,7 +51,7 @@ class ServerSpec:
 
 
 class Server:
-    """`python -m extract.testserver` in its own process; a context manager."""
+    """`python -m extract.providers.testserver` in its own process; a context manager."""
 
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
@@ -59,7 +59,7 @@ class Server:
         self.base_url = ""
 
     def __enter__(self) -> Server:
-        cmd = [PYTHON, "-m", "extract.testserver", "--host", "127.0.0.1", "--port", "0"]
+        cmd = [PYTHON, "-m", "extract.providers.testserver", "--host", "127.0.0.1", "--port", "0"]
         self.proc = subprocess.Popen(
             cmd + self.spec.args(), stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env()
         )

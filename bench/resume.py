@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from bench.data import write_csv, write_pipeline
-from extract.testserver import ServerConfig, start_subprocess
+from extract.providers.testserver import ServerConfig, start_subprocess
 
 EXTRACT = str(Path(sys.executable).parent / "extract")
 COMPARED = "* EXCLUDE (_run_id, _latency_ms, _extracted_at)"

@@ -1,26 +1,33 @@
 """extract: turn messy text and images in tables into clean, typed tables with a language model.
 
 The library behind the `extract` command. The flow, one typed value per arrow:
-`load_pipeline` -> PipelineConfig -> `prepare` (Source, CompiledSchema, Prompt)
--> `run` -> RunSummary.
+
+    pipelines/NAME.yaml -> config.PipelineConfig -> pipeline.prepare: providers/ (where requests
+    go), sources/ (Arrow batches), schema/ (strict response_format, typed columns), prompt
+    -> runner.run: transport/ (HTTP, retry) -> validate (instance, or a re-ask) -> ledger/
+    (journal, typed tables) -> outputs/ -> results.RunSummary
+
+`run_pipeline(path)` does all of it, as `extract run` does. Names are imported on first use, so
+`import extract` is cheap.
 """
 
 from __future__ import annotations
 
-from .client import ChatClient, Completion, Usage
-from .columns import Column, model_columns, to_frame
-from .config import PipelineConfig, load_pipeline
+import typing
+
 from .errors import (
     APIError,
     BudgetExceeded,
     ConfigError,
     ConnectionFailed,
     ContentError,
+    ExitCode,
     ExtractError,
     InvalidOutput,
     MalformedOutput,
     RateLimited,
     Refusal,
+    RepeatedFailure,
     RowInputError,
     RowRejected,
     RunStopped,
@@ -32,28 +39,40 @@ from .errors import (
     TruncatedOutput,
     UpstreamError,
 )
-from .pipeline import Pipeline, prepare
-from .results import RowResult, RunSummary
-from .runner import run
-from .schema import CompiledSchema, compile_schema, load_model
+from .lazy import lazy_exports as _lazy_exports
+
+if typing.TYPE_CHECKING:
+    from .api import errors_table, open_pipeline, plan_pipeline, run_pipeline, runs_table
+    from .config import PipelineConfig, load_pipeline
+    from .pipeline import Pipeline, prepare
+    from .providers import register_provider
+    from .providers.base import Endpoint, Provider
+    from .results import RowResult, RunSummary
+    from .runner import run
+    from .schema import Column, CompiledSchema, compile_schema, load_model, model_columns
+    from .sources import Source
+    from .transport import Completion, Transport, Usage
 
 __all__ = [
     "APIError",
     "BudgetExceeded",
-    "ChatClient",
     "Column",
     "CompiledSchema",
     "Completion",
     "ConfigError",
     "ConnectionFailed",
     "ContentError",
+    "Endpoint",
+    "ExitCode",
     "ExtractError",
     "InvalidOutput",
     "MalformedOutput",
     "Pipeline",
     "PipelineConfig",
+    "Provider",
     "RateLimited",
     "Refusal",
+    "RepeatedFailure",
     "RowInputError",
     "RowRejected",
     "RowResult",
@@ -62,16 +81,53 @@ __all__ = [
     "SchemaError",
     "ServerError",
     "SinkError",
+    "Source",
     "SourceError",
     "TransientError",
+    "Transport",
     "TruncatedOutput",
     "UpstreamError",
     "Usage",
     "compile_schema",
+    "errors_table",
     "load_model",
     "load_pipeline",
     "model_columns",
+    "open_pipeline",
+    "plan_pipeline",
     "prepare",
+    "register_provider",
     "run",
-    "to_frame",
+    "run_pipeline",
+    "runs_table",
 ]
+
+__getattr__ = _lazy_exports(
+    __name__,
+    {
+        "errors_table": ".api",
+        "open_pipeline": ".api",
+        "plan_pipeline": ".api",
+        "run_pipeline": ".api",
+        "runs_table": ".api",
+        "PipelineConfig": ".config",
+        "load_pipeline": ".config",
+        "Pipeline": ".pipeline",
+        "prepare": ".pipeline",
+        "register_provider": ".providers",
+        "Endpoint": ".providers.base",
+        "Provider": ".providers.base",
+        "RowResult": ".results",
+        "RunSummary": ".results",
+        "run": ".runner",
+        "Column": ".schema",
+        "CompiledSchema": ".schema",
+        "compile_schema": ".schema",
+        "load_model": ".schema",
+        "model_columns": ".schema",
+        "Source": ".sources",
+        "Completion": ".transport",
+        "Transport": ".transport",
+        "Usage": ".transport",
+    },
+)

@@ -1,13 +1,8 @@
-"""The `extract` command: a thin click layer over the library.
+"""The `extract` command: a thin click layer over the library (extract/api.py).
 
-Exit codes (also in the README):
-    0  every row validated
-    1  an unexpected internal error (a bug: please report it)
-    2  bad input: pipeline file, --set, schema, source or output (nothing was sent)
-    3  the run finished, but some rows are in the errors table
-    4  the API stopped the run (401 invalid key, 402 out of credits); rows already written stay
-    5  the run stopped before passing run.budget_usd; rows already written stay
-  130  interrupted (Ctrl-C); rows already written stay
+Each command loads what it needs when it runs: `extract --help`, `validate` and `schema` import
+neither aiohttp nor pyarrow nor polars. Every ExtractError becomes a one-line message and the
+exit code of its class (extract/errors.py, `ExitCode`), here and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,37 +10,43 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import duckdb
 
-from .columns import columns_ddl, model_columns
-from .config import PipelineConfig, load_pipeline
-from .errors import BudgetExceeded, ConfigError, ExtractError, RunStopped, SchemaError
-from .pipeline import Pipeline, api_key_from_env, prepare
-from .plan import make_plan
-from .results import RunSummary
-from .runner import run
-from .schema import compile_schema, load_model
-from .serve import endpoint
-from .sinks import ledger_path
+from .errors import ConfigError, ExitCode, ExtractError, RunStopped, SchemaError
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_INPUT = 2
-EXIT_ROWS_FAILED = 3
-EXIT_API_STOPPED = 4
-EXIT_BUDGET = 5
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    from .results import RunSummary
 
 
-def _fail(error: ExtractError) -> None:
+def _fail(error: ExtractError) -> NoReturn:
     problems = error.problems if isinstance(error, ConfigError) else [str(error)]
     for line in problems:
         click.echo(f"extract: error: {line}", err=True)
     sys.exit(error.exit_code)
+
+
+@contextmanager
+def _errors(before_exit: Callable[[], None] | None = None) -> Iterator[None]:
+    """Translate the library's errors into a one-line message and the documented exit code."""
+    try:
+        yield
+    except ExtractError as e:
+        if before_exit is not None:
+            before_exit()
+        if isinstance(e, RunStopped):
+            click.echo(f"extract: error: the API stopped the run: {e}", err=True)
+            sys.exit(e.exit_code)
+        _fail(e)
+    except KeyboardInterrupt:
+        if before_exit is not None:
+            before_exit()
+        click.echo("extract: interrupted; rows already written are kept", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -77,6 +78,7 @@ class _Progress:
     def done(self) -> None:
         if self.enabled and self.last:
             click.echo("", err=True)
+            self.last = 0.0
 
 
 def _summary_lines(s: RunSummary) -> list[str]:
@@ -110,14 +112,6 @@ _set_option = click.option(
 )
 
 
-def _load(pipeline_file: str, overrides: tuple[str, ...]) -> PipelineConfig:
-    try:
-        return load_pipeline(pipeline_file, overrides)
-    except ExtractError as e:
-        _fail(e)
-        raise
-
-
 @main.command("run")
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @_set_option
@@ -142,54 +136,30 @@ def run_command(
     Rows already done for the same request are skipped, answers in the cache are reused, and a
     run that was killed picks up where it stopped.
     """
+    from .api import open_pipeline
+    from .runner import run
+
     if full_refresh and retry_errors:
         click.echo("extract: error: --full-refresh and --retry-errors exclude each other", err=True)
-        sys.exit(EXIT_INPUT)
-    config = _load(pipeline_file, overrides)
+        sys.exit(ExitCode.INPUT)
     tty = sys.stderr.isatty()
     progress = _Progress(enabled=tty and not quiet)
-    pipeline: Pipeline | None = None
-    summary: RunSummary | None = None
-    try:
-        pipeline = prepare(config)
-        with endpoint(config) as (config, default_key):
-            pipeline.config = config
-            api_key = api_key_from_env(config) if default_key is None else default_key
-            if not tty and not quiet:
-                _log(
-                    "run_start",
-                    pipeline=config.name,
-                    model=config.model.name,
-                    output=str(config.output.path),
-                )
-            summary = run(
-                pipeline,
-                api_key=api_key,
-                limit=limit,
-                progress=progress,
-                full_refresh=full_refresh,
-                retry_errors=retry_errors,
+    with _errors(progress.done), open_pipeline(pipeline_file, overrides) as pipeline:
+        if not tty and not quiet:
+            _log(
+                "run_start",
+                pipeline=pipeline.config.name,
+                model=pipeline.provider.model_name(),
+                output=str(pipeline.config.output.path),
             )
-    except RunStopped as e:
-        progress.done()
-        click.echo(f"extract: error: the API stopped the run: {e}", err=True)
-        sys.exit(EXIT_API_STOPPED)
-    except BudgetExceeded as e:
-        progress.done()
-        click.echo(f"extract: error: {e}", err=True)
-        sys.exit(EXIT_BUDGET)
-    except ExtractError as e:
-        progress.done()
-        _fail(e)
-    except KeyboardInterrupt:
-        progress.done()
-        click.echo("extract: interrupted; rows already written are kept", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    finally:
-        if pipeline is not None:
-            pipeline.close()
+        summary = run(
+            pipeline,
+            limit=limit,
+            progress=progress,
+            full_refresh=full_refresh,
+            retry_errors=retry_errors,
+        )
     progress.done()
-    assert summary is not None
     if not quiet:
         if tty:
             for line in _summary_lines(summary):
@@ -197,7 +167,7 @@ def run_command(
         else:
             _log("run_end", **summary.record())
     failed = summary.rows_failed + summary.rows_failed_before
-    sys.exit(EXIT_ROWS_FAILED if failed else EXIT_OK)
+    sys.exit(ExitCode.ROWS_FAILED if failed else ExitCode.OK)
 
 
 @main.command("validate")
@@ -205,21 +175,16 @@ def run_command(
 @_set_option
 def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
     """Check PIPELINE_FILE, its schema, source and prompt, without sending anything."""
-    config = _load(pipeline_file, overrides)
-    try:
-        pipeline = prepare(config)
-    except ExtractError as e:
-        _fail(e)
-        raise
-    try:
+    from .api import open_pipeline
+
+    with _errors(), open_pipeline(pipeline_file, overrides) as pipeline:
         rows = pipeline.source.count()
+        compiled = pipeline.compiled
         click.echo(
             f"{pipeline_file}: ok: {rows} rows from {pipeline.source.label}, schema "
-            f"{pipeline.compiled.name} ({len(pipeline.compiled.model.model_fields)} fields, "
-            f"hash {pipeline.compiled.hash[:12]}), output {config.output.path}"
+            f"{compiled.name} ({len(compiled.model.model_fields)} fields, "
+            f"hash {compiled.hash[:12]}), output {pipeline.config.output.path}"
         )
-    finally:
-        pipeline.close()
 
 
 @main.command("schema")
@@ -235,11 +200,10 @@ def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
 @click.option("--check", is_flag=True, help="Print only problems; exit 2 when there are any.")
 def schema_command(ref: str, fmt: str, check: bool) -> None:
     """Show the response_format and table DDL compiled from REF (module:Class or file.py:Class)."""
-    try:
+    from .schema import columns_ddl, compile_schema, load_model, model_columns
+
+    with _errors():
         model = load_model(ref, Path.cwd())
-    except ExtractError as e:
-        _fail(e)
-        raise
     try:
         compiled = compile_schema(model)
     except SchemaError as e:
@@ -247,9 +211,9 @@ def schema_command(ref: str, fmt: str, check: bool) -> None:
             _fail(e)
         for problem in e.problems:
             click.echo(f"{ref}: {problem}")
-        sys.exit(EXIT_INPUT)
+        sys.exit(ExitCode.INPUT)
     if check:
-        sys.exit(EXIT_OK)
+        sys.exit(ExitCode.OK)
     if fmt == "json":
         click.echo(json.dumps(compiled.response_format, indent=2))
         return
@@ -272,13 +236,10 @@ def prepare_local_command(model: str | None) -> None:
     Everything is cached (~/.cache/extract, or $EXTRACT_CACHE_DIR) and reused; a run with
     provider local does this by itself when needed.
     """
-    from .local import prepare_local
+    from .providers.local import prepare_local
 
-    try:
+    with _errors():
         files = prepare_local(Path(model) if model else None)
-    except ExtractError as e:
-        _fail(e)
-        raise
     click.echo(f"local model ready: {files.server} {files.model}")
 
 
@@ -296,18 +257,18 @@ def plan_command(
     retry_errors: bool,
 ) -> None:
     """Show what running PIPELINE_FILE would do and cost, without sending anything."""
-    config = _load(pipeline_file, overrides)
-    try:
-        pipeline = prepare(config)
-        try:
-            plan = make_plan(
-                pipeline, limit=limit, full_refresh=full_refresh, retry_errors=retry_errors
-            )
-        finally:
-            pipeline.close()
-    except ExtractError as e:
-        _fail(e)
-        raise
+    from .api import plan_pipeline
+    from .config import load_pipeline
+
+    with _errors():
+        config = load_pipeline(pipeline_file, overrides)
+        plan = plan_pipeline(
+            pipeline_file,
+            overrides,
+            limit=limit,
+            full_refresh=full_refresh,
+            retry_errors=retry_errors,
+        )
     click.echo(f"{config.name}: {config.model.name} at {config.model.base_url}")
     for line in plan.lines():
         click.echo(line)
@@ -315,39 +276,15 @@ def plan_command(
         click.echo(f"budget: ${config.run.budget_usd:g} (the run stops before passing it)")
 
 
-def _open_output(pipeline_file: str, overrides: tuple[str, ...]) -> tuple[PipelineConfig, Path]:
-    config = _load(pipeline_file, overrides)
-    path = ledger_path(config.output.type, config.output.path)
-    if not path.exists():
-        click.echo(f"extract: error: {path}: no output yet (run the pipeline first)", err=True)
-        sys.exit(EXIT_INPUT)
-    return config, path
+def _show(rows: list[dict[str, Any]], fmt: str) -> None:
+    from .display import json_lines, text_table
 
-
-def _show(path: Path, sql: str, params: list[Any], fmt: str) -> None:
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as e:
-        click.echo(f"extract: error: {path}: cannot open ({str(e).splitlines()[0]})", err=True)
-        sys.exit(EXIT_INPUT)
-    try:
-        cur = con.execute(sql, params)
-        names = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    except duckdb.Error as e:
-        click.echo(f"extract: error: {path}: {str(e).splitlines()[0]}", err=True)
-        sys.exit(EXIT_INPUT)
-    finally:
-        con.close()
     if fmt == "json":
-        for row in rows:
-            click.echo(json.dumps(dict(zip(names, row, strict=True)), default=str))
+        if rows:
+            click.echo(json_lines(rows))
         return
-    cells = [[("" if v is None else str(v)).replace("\n", " ")[:60] for v in row] for row in rows]
-    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
-    click.echo("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
-    for r in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    if rows:
+        click.echo(text_table(rows))
 
 
 _format_option = click.option(
@@ -367,16 +304,11 @@ _format_option = click.option(
 @_format_option
 def runs_command(pipeline_file: str, overrides: tuple[str, ...], last: int, fmt: str) -> None:
     """List the past runs recorded in PIPELINE_FILE's output, newest first."""
-    config, path = _open_output(pipeline_file, overrides)
-    _show(
-        path,
-        "SELECT run_id, status, rows_total, rows_ok, rows_failed, rows_cached, rows_skipped, "
-        "requests, prompt_tokens + completion_tokens AS tokens, round(cost_usd, 6) AS cost_usd, "
-        "round(epoch(ended_at) - epoch(started_at), 1) AS seconds, stop_reason "
-        "FROM _extract_runs WHERE table_name = ? ORDER BY started_at DESC LIMIT ?",
-        [config.table, last],
-        fmt,
-    )
+    from .api import runs_table
+
+    with _errors():
+        rows = runs_table(pipeline_file, overrides, last=last)
+    _show(rows, fmt)
 
 
 @main.command("errors")
@@ -386,13 +318,8 @@ def runs_command(pipeline_file: str, overrides: tuple[str, ...], last: int, fmt:
 @_format_option
 def errors_command(pipeline_file: str, overrides: tuple[str, ...], limit: int, fmt: str) -> None:
     """Show the rows of PIPELINE_FILE's errors table: key, error class, message, attempts."""
-    config, path = _open_output(pipeline_file, overrides)
-    key = '"' + config.source.key.replace('"', '""') + '"'
-    table = '"' + f"{config.table}_errors".replace('"', '""') + '"'
-    _show(
-        path,
-        f"SELECT {key}, _error_class, _message, _attempts, _requests, _raw_output "
-        f"FROM {table} ORDER BY _extracted_at DESC LIMIT ?",
-        [limit],
-        fmt,
-    )
+    from .api import errors_table
+
+    with _errors():
+        rows = errors_table(pipeline_file, overrides, limit=limit)
+    _show(rows, fmt)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ __all__ = [
     "parse_override",
 ]
 
+#: the default endpoint (also in providers/openrouter.py, which needs no config to be imported)
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 
 #: US dollars per million input and output tokens, used when a reply carries no `usage.cost`
@@ -42,9 +44,12 @@ class _Strict(BaseModel):
 
 
 class SourceConfig(_Strict):
-    """Where rows come from. `key` names the unique row key column."""
+    """Where rows come from. `key` names the unique row key column.
 
-    type: Literal["csv", "parquet", "duckdb"]
+    `python`: rows handed over by `extract.run_pipeline(path, source=rows)`.
+    """
+
+    type: Literal["csv", "parquet", "jsonl", "duckdb", "python"]
     path: Path | None = None
     key: str
     table: str | None = None
@@ -52,7 +57,10 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_shape(self) -> SourceConfig:
-        if self.type in ("csv", "parquet"):
+        if self.type == "python":
+            if self.path is not None or self.table is not None or self.query is not None:
+                raise ValueError("a python source takes only 'key': its rows come from Python")
+        elif self.type in ("csv", "parquet", "jsonl"):
             if self.path is None:
                 raise ValueError(f"a {self.type} source needs 'path'")
             if self.table is not None or self.query is not None:
@@ -96,7 +104,9 @@ class LocalServerConfig(_Strict):
 class ModelConfig(_Strict):
     """The model endpoint and the sampling options sent with every request."""
 
-    provider: Literal["api", "mock", "local"] = "api"
+    #: `api` (an OpenAI-compatible endpoint; OpenRouter's when base_url is), `openai`,
+    #: `openrouter`, `local` (llama-server here), `mock` (the test server), or a plug-in's name
+    provider: str = Field(default="api", pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = "qwen/qwen3.5-27b"
     base_url: str = OPENROUTER_URL
     api_key_env: str | None = "OPENROUTER_API_KEY"
@@ -122,10 +132,6 @@ class ModelConfig(_Strict):
         if self.path is not None and self.provider != "local":
             raise ValueError("'path' (a GGUF model file) is used only with provider: local")
         return self
-
-    @property
-    def is_openrouter(self) -> bool:
-        return self.base_url.rstrip("/").startswith("https://openrouter.ai")
 
     def prices(self) -> tuple[float, float] | None:
         """Dollars per million (input, output) tokens, when known."""
@@ -215,8 +221,27 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top)"
 
 
-def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
-    """Read, override, validate and resolve a pipeline file; ConfigError lists every problem."""
+Overrides = Sequence[str] | Mapping[str, Any]
+
+
+def _override_items(overrides: Overrides) -> list[tuple[list[str], Any, str]]:
+    """(key path, value, how to name it) for `--set`-style strings or a {dotted key: value} map."""
+    if isinstance(overrides, Mapping):
+        items = []
+        for key, value in overrides.items():
+            if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
+                raise ConfigError(f"overrides: {key!r} is not a dotted key such as 'run.limit'")
+            items.append((key.split("."), value, f"{key}={value!r}"))
+        return items
+    return [(*parse_override(item), item) for item in overrides]
+
+
+def load_pipeline(path: str | Path, overrides: Overrides = ()) -> PipelineConfig:
+    """Read, override, validate and resolve a pipeline file; ConfigError lists every problem.
+
+    `overrides`: `--set` strings (`"run.concurrency=8"`, values parsed as YAML) or a mapping of
+    dotted keys to values (`{"run.concurrency": 8}`).
+    """
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -235,8 +260,7 @@ def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the pipeline file must be a mapping of keys", path=str(file))
-    for item in overrides:
-        keys, value = parse_override(item)
+    for keys, value, item in _override_items(overrides):
         if keys[-1] == "path" and isinstance(value, str) and value:
             # A path typed on the command line is relative to where it was typed.
             value = str(Path.cwd() / value)

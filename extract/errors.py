@@ -20,6 +20,8 @@ matching message text. Context hangs on the exception as attributes.
     │   ├── MalformedOutput           not JSON, or truncated JSON
     │   ├── TruncatedOutput           finish_reason "length" (or only reasoning came back)
     │   ├── InvalidOutput             JSON that the Pydantic model rejects (.errors)
+    │   ├── RepeatedFailure           the same 500 twice for the identical request: re-asked
+    │   │                             as a changed request, never sent a third time unchanged
     │   └── Refusal                   the model refused; recorded, not re-asked
     ├── RowInputError                 a row cannot be rendered (missing image): errors table
     └── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
@@ -27,6 +29,7 @@ matching message text. Context hangs on the exception as attributes.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 __all__ = [
@@ -35,11 +38,13 @@ __all__ = [
     "ConfigError",
     "ConnectionFailed",
     "ContentError",
+    "ExitCode",
     "ExtractError",
     "InvalidOutput",
     "MalformedOutput",
     "RateLimited",
     "Refusal",
+    "RepeatedFailure",
     "RowInputError",
     "RowRejected",
     "RunStopped",
@@ -53,11 +58,23 @@ __all__ = [
 ]
 
 
+class ExitCode(enum.IntEnum):
+    """The `extract` command's exit codes: the one table of them (the README shows it)."""
+
+    OK = 0  # every row validated
+    INTERNAL = 1  # an unexpected internal error (a bug)
+    INPUT = 2  # bad input: pipeline file, --set, schema, source or output; nothing was sent
+    ROWS_FAILED = 3  # the run finished, but some rows are in the errors table
+    API_STOPPED = 4  # the API stopped the run (401, 402); rows already written stay
+    BUDGET = 5  # the run stopped before passing run.budget_usd; rows already written stay
+    INTERRUPTED = 130  # interrupted (Ctrl-C); rows already written stay
+
+
 class ExtractError(Exception):
     """Base class of every error `extract` raises on purpose."""
 
     #: process exit code the CLI uses when this error ends a run
-    exit_code: int = 1
+    exit_code: ExitCode = ExitCode.INTERNAL
 
 
 class ConfigError(ExtractError):
@@ -66,7 +83,7 @@ class ConfigError(ExtractError):
     `problems` lists every `location: message` found, so a user fixes them all at once.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.INPUT
 
     def __init__(self, message: str, *, path: str | None = None, problems: list[str] | None = None):
         self.path = path
@@ -86,7 +103,7 @@ class SchemaError(ConfigError):
 class SourceError(ExtractError):
     """The input cannot be read, or its keys are duplicated or null (`row_key` names a row)."""
 
-    exit_code = 2
+    exit_code = ExitCode.INPUT
 
     def __init__(self, message: str, *, path: str | None = None, row_key: Any = None):
         self.path = path
@@ -97,7 +114,7 @@ class SourceError(ExtractError):
 class SinkError(ExtractError):
     """The output cannot be opened or written."""
 
-    exit_code = 2
+    exit_code = ExitCode.INPUT
 
     def __init__(self, message: str, *, path: str | None = None):
         self.path = path
@@ -146,7 +163,7 @@ class RowRejected(APIError):
 class RunStopped(APIError):
     """HTTP 401 or 402: no further request can succeed, so the run stops cleanly."""
 
-    exit_code = 4
+    exit_code = ExitCode.API_STOPPED
 
 
 class ContentError(ExtractError):
@@ -173,6 +190,18 @@ class InvalidOutput(ContentError):
         super().__init__(message, raw=raw)
 
 
+class RepeatedFailure(ContentError):
+    """The endpoint failed the same way twice for the identical request (`status`, `body`).
+
+    Retrying it unchanged would meet the same failure; the runner re-asks instead.
+    """
+
+    def __init__(self, message: str, *, status: int | None, body: str = ""):
+        self.status = status
+        self.body = body
+        super().__init__(message, raw="")
+
+
 class Refusal(ContentError):
     """The model refused to answer; recorded as the row's error, not re-asked."""
 
@@ -188,7 +217,7 @@ class RowInputError(ExtractError):
 class BudgetExceeded(ExtractError):
     """The next request could take the run past `run.budget_usd`; it stops before sending it."""
 
-    exit_code = 5
+    exit_code = ExitCode.BUDGET
 
     def __init__(self, message: str, *, budget_usd: float, spent_usd: float):
         self.budget_usd = budget_usd

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .fakegen import generate
-from .ledger import Known, classify
+from .ledger.reader import Known, classify
 from .pipeline import Pipeline
+from .providers.testserver.fakegen import generate
 
 __all__ = ["Plan", "make_plan"]
 
@@ -67,15 +67,16 @@ def make_plan(
     retry_errors: bool = False,
 ) -> Plan:
     """Count what a run would do; opens the ledger only when the output already exists."""
-    cfg = pipeline.config
     compiled = pipeline.compiled
-    plan = Plan(prices=cfg.model.prices())
+    plan = Plan(prices=pipeline.provider.prices())
     schema_chars = len(json.dumps(compiled.response_format))
-    ledger = pipeline.open_ledger() if pipeline.ledger_path.exists() else None
+    ledger = pipeline.open_ledger() if pipeline.output.ledger_path.exists() else None
     try:
         for batch in pipeline.rows(limit):
             if ledger is not None:
-                states = ledger.lookup([r.key for r in batch], [r.request_hash for r in batch])
+                states = ledger.reader.lookup(
+                    [r.key for r in batch], [r.request_hash for r in batch]
+                )
             else:
                 states = [Known()] * len(batch)
             for row, known in zip(batch, states, strict=True):
@@ -92,20 +93,14 @@ def make_plan(
                 else:
                     plan.rows_todo += 1
                     plan.input_tokens += (row.chars + schema_chars) // CHARS_PER_TOKEN
-        observed = None
-        if ledger is not None:
-            observed = ledger.con.execute(
-                f"SELECT count(*), avg(_completion_tokens - _reasoning_tokens), "
-                f'avg(_reasoning_tokens) FROM "{cfg.table}" WHERE _schema_hash = ?',
-                [compiled.hash],
-            ).fetchone()
+        observed = ledger.reader.observed(compiled.hash) if ledger is not None else None
     finally:
         if ledger is not None:
             ledger.close()
-    if observed is not None and observed[0]:
-        plan.output_tokens_per_row = float(observed[1] or 0)
-        plan.reasoning_tokens_per_row = float(observed[2] or 0)
-        plan.output_basis = f"mean of {observed[0]} earlier outputs"
+    if observed is not None:
+        plan.output_tokens_per_row = observed.output_tokens
+        plan.reasoning_tokens_per_row = observed.reasoning_tokens
+        plan.output_basis = f"mean of {observed.rows} earlier outputs"
     else:
         samples = [len(json.dumps(generate(compiled.schema, i))) for i in range(20)]
         plan.output_tokens_per_row = sum(samples) / len(samples) / CHARS_PER_TOKEN

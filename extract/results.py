@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .client import Usage
+from .transport.base import Usage
 
 __all__ = ["RowResult", "RunSummary"]
 

@@ -1,7 +1,11 @@
-"""Turn a completion into a model instance, or a ContentError saying why it cannot be one.
+"""Turn a completion into a model instance, or a ContentError saying why it cannot be one; and
+the re-ask that follows an unusable answer.
 
 Lenient where it is safe (a JSON object fenced in ``` or wrapped in prose is unwrapped), strict
 where it matters (the object must validate against the Pydantic model).
+
+A re-ask is a *changed* request: the first turn, the bad answer (cut to REASK_ANSWER_CHARS) and
+what was wrong with it. Only the latest bad answer is sent, so the conversation stays bounded.
 """
 
 from __future__ import annotations
@@ -11,11 +15,23 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .client import Completion
-from .errors import InvalidOutput, MalformedOutput, Refusal, TruncatedOutput
+from .errors import (
+    ContentError,
+    InvalidOutput,
+    MalformedOutput,
+    Refusal,
+    RepeatedFailure,
+    TruncatedOutput,
+)
 from .schema import CompiledSchema
+from .transport.base import Completion
 
-__all__ = ["extract_json", "format_errors", "parse_completion"]
+__all__ = ["REASK_ANSWER_CHARS", "extract_json", "format_errors", "parse_completion", "reask"]
+
+#: characters of a bad answer sent back in a re-ask; longer ones are cut (bounded conversation)
+REASK_ANSWER_CHARS = 8000
+
+Message = dict[str, Any]
 
 
 def extract_json(text: str) -> Any:
@@ -90,3 +106,45 @@ def _invalid(error: ValidationError, content: str) -> InvalidOutput:
         raw=content,
         errors=errors,
     )
+
+
+def reask(
+    first_turn: list[Message],
+    completion: Completion | None,
+    error: ContentError,
+    *,
+    reasoning_details: bool = False,
+    attempt: int = 1,
+) -> list[Message]:
+    """The messages of the request that follows an unusable answer.
+
+    `completion` is the reply that carried it (None when no answer came back, as after a
+    RepeatedFailure); `reasoning_details`: hand the model its own reasoning back unchanged
+    (OpenRouter), so it can continue from it. `attempt` numbers the note after a repeated
+    failure, so no two re-asks of a row are the same request.
+    """
+    if isinstance(error, RepeatedFailure) or completion is None:
+        note = (
+            f"Attempt {attempt} to answer this failed on the server "
+            f"({error.body[:300] or error}). Reply with only the JSON object."
+            if isinstance(error, RepeatedFailure)
+            else "Reply with only the JSON object."
+        )
+        return [*first_turn, {"role": "user", "content": note}]
+    answer = (error.raw or completion.content or "")[:REASK_ANSWER_CHARS]
+    assistant: Message = {"role": "assistant", "content": answer}
+    if reasoning_details and completion.reasoning_details:
+        assistant["reasoning_details"] = completion.reasoning_details
+    if isinstance(error, TruncatedOutput):
+        problem = (
+            "Your answer was cut off before it was complete. Reply again with only the JSON "
+            "object, complete and concise."
+        )
+    else:
+        details = getattr(error, "errors", None) or [str(error)]
+        problem = (
+            "Your answer was not valid for the required JSON schema:\n- "
+            + "\n- ".join(details[:20])
+            + "\nReply with only the corrected JSON object."
+        )
+    return [*first_turn, assistant, {"role": "user", "content": problem}]

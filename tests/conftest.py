@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from extract.testserver import ServerConfig, ServerThread
+from extract.providers.testserver import ServerConfig, ServerThread
 
 
 @pytest.fixture(scope="session")

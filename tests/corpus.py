@@ -403,8 +403,8 @@ def samples(name: str) -> tuple[list[BaseModel], list[object]]:
 
 def table() -> str:
     """The corpus table: schema size and DuckDB column types per model."""
-    from extract.columns import model_columns
     from extract.schema import compile_schema
+    from extract.schema.columns import model_columns
 
     lines = ["| model | schema chars | properties | DuckDB columns |", "| --- | --- | --- | --- |"]
     for name, model in CORPUS.items():

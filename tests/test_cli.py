@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 import extract
-from extract import local
 from extract.cli import main
+from extract.providers import local
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRACT = str(Path(sys.executable).parent / "extract")
@@ -30,9 +30,14 @@ def test_every_command_has_help(command: str) -> None:
 
 
 def test_exported_names_are_complete() -> None:
-    public = {n for n, v in vars(extract).items()
-              if not n.startswith("_") and not isinstance(v, type(extract))}
-    assert public - {"annotations"} == set(extract.__all__)
+    """Every name in __all__ resolves (the lazy ones on first use), and nothing else is public."""
+    eager = {n for n, v in vars(extract).items()
+             if not n.startswith("_") and not isinstance(v, type(extract))}
+    assert eager - {"annotations", "typing"} <= set(extract.__all__)
+    for name in extract.__all__:
+        assert getattr(extract, name) is not None, name
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = extract.nope  # type: ignore[attr-defined]
 
 
 def test_exit_codes_documented_in_readme() -> None:

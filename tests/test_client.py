@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from extract.client import ChatClient, Completion, _retry_after
 from extract.errors import (
     ConnectionFailed,
     RateLimited,
@@ -15,7 +14,10 @@ from extract.errors import (
     ServerError,
     UpstreamError,
 )
-from extract.testserver import ServerThread
+from extract.providers.testserver import ServerThread
+from extract.transport.base import Completion, encode_body
+from extract.transport.http import HttpTransport
+from extract.transport.replies import retry_after_seconds
 
 SCHEMA = {
     "type": "object",
@@ -38,8 +40,8 @@ def call(
     server: ServerThread, key: str | None = "sk-test-secret", body: dict[str, Any] = BODY
 ) -> Completion:
     async def go() -> Completion:
-        async with ChatClient(server.base_url, api_key=key, timeout_s=5) as client:
-            return await client.complete(body)
+        async with HttpTransport(server.base_url, api_key=key, timeout_s=5) as client:
+            return await client.complete(encode_body(body))
 
     return asyncio.run(go())
 
@@ -89,22 +91,22 @@ def test_401_does_not_leak_the_key(server: ServerThread) -> None:
 
 def test_connection_refused() -> None:
     async def go() -> None:
-        async with ChatClient("http://127.0.0.1:9/v1", api_key=None, timeout_s=2) as client:
-            await client.complete(BODY)
+        async with HttpTransport("http://127.0.0.1:9/v1", api_key=None, timeout_s=2) as client:
+            await client.complete(encode_body(BODY))
 
     with pytest.raises(ConnectionFailed, match="connection failed"):
         asyncio.run(go())
 
 
 def test_retry_after_forms() -> None:
-    assert _retry_after("2.5") == 2.5
-    assert _retry_after(None) is None
-    assert _retry_after("garbage") is None
-    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_seconds("2.5") == 2.5
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("garbage") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 
 def test_body_encoder_matches_full_encoding() -> None:
-    from extract.client import BodyEncoder, encode_body
+    from extract.transport.base import BodyEncoder, encode_body
 
     template = {k: v for k, v in BODY.items() if k != "messages"} | {"max_tokens": 100}
     bodies = BodyEncoder(template)

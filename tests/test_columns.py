@@ -1,4 +1,4 @@
-"""extract.columns: DuckDB types, Polars dtypes, batches written the way the sink writes them."""
+"""extract.schema.columns: DuckDB types, Arrow types, batches written as the ledger writes."""
 
 from __future__ import annotations
 
@@ -11,23 +11,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
-import polars as pl
+import pyarrow as pa
 import pytest
 from corpus import CORPUS, EXPECTED_TYPES, samples
 from pydantic import AwareDatetime, BaseModel, Field
 
-from extract.columns import Column, columns_ddl, insert_select, model_columns, to_frame
 from extract.errors import SchemaError
+from extract.schema.columns import Column, columns_ddl, insert_select, model_columns, to_arrow
 
 
 def write_like_the_sink(path: Path, columns: list[Column], instances: list[BaseModel]) -> None:
-    """CREATE TABLE (key, columns, provenance) and INSERT BY NAME a hstacked polars batch."""
+    """CREATE TABLE (key, columns, provenance) and INSERT BY NAME an Arrow batch."""
     con = duckdb.connect(str(path))
     con.execute(f'CREATE TABLE t ("_key" BIGINT, {columns_ddl(columns)}, "_run_id" VARCHAR)')
-    frame = (
-        pl.DataFrame([pl.Series("_key", range(len(instances)), dtype=pl.Int64)])
-        .hstack(to_frame(instances, columns))
-        .hstack([pl.Series("_run_id", ["r1"] * len(instances), dtype=pl.String)])
+    frame = pa.table(
+        {
+            "_key": pa.array(range(len(instances)), type=pa.int64()),
+            **to_arrow(instances, columns),
+            "_run_id": pa.array(["r1"] * len(instances), type=pa.string()),
+        }
     )
     con.register("batch", frame)
     con.execute(f"INSERT INTO t BY NAME SELECT {insert_select(columns)} FROM batch")
@@ -108,7 +110,7 @@ def test_columns_follow_field_order_and_aliases() -> None:
 
 def test_map_columns_travel_as_json_and_are_cast() -> None:
     columns = model_columns(CORPUS["Inventory"])
-    assert [c.dtype for c in columns] == [pl.String(), pl.String(), pl.String()]
+    assert [c.arrow_type() for c in columns] == [pa.string(), pa.string(), pa.string()]
     assert insert_select(columns) == (
         '* REPLACE (CAST(CAST("counts" AS JSON) AS MAP(VARCHAR, BIGINT)) AS "counts", '
         'CAST(CAST("places" AS JSON) AS MAP(VARCHAR, STRUCT("street" VARCHAR, "city" VARCHAR, '
@@ -132,23 +134,25 @@ class Small(BaseModel):
     ref: uuid.UUID
 
 
-def test_to_frame_dtypes_and_values() -> None:
+def test_to_arrow_types_and_values() -> None:
     plus2 = dt.timezone(dt.timedelta(hours=2))
     row = Small(when=dt.datetime(2024, 5, 1, 12, 0, tzinfo=plus2),
                 aware=dt.datetime(2024, 5, 1, 12, 0, tzinfo=plus2), shade=None, kind="b",
                 nums=[1, 2], money=decimal.Decimal("1.5"),
                 ref=uuid.UUID("12345678-1234-5678-1234-567812345678"))
-    frame = to_frame([row], model_columns(Small))
-    assert frame.schema == pl.Schema({
-        "when": pl.Datetime("us"), "aware": pl.Datetime("us", "UTC"),
-        "shade": pl.Enum(["dark", "light"]), "kind": pl.Enum(["a", "b"]),
-        "nums": pl.List(pl.Int64), "money": pl.Decimal(7, 3), "ref": pl.String(),
+    frame = pa.table(to_arrow([row], model_columns(Small)))
+    assert frame.schema == pa.schema({
+        "when": pa.timestamp("us"), "aware": pa.timestamp("us", tz="UTC"),
+        "shade": pa.string(), "kind": pa.string(),
+        "nums": pa.list_(pa.int64()), "money": pa.decimal128(7, 3), "ref": pa.string(),
     })
-    assert frame.row(0) == (
-        dt.datetime(2024, 5, 1, 10, 0), dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC), None, "b",
-        [1, 2], decimal.Decimal("1.500"), "12345678-1234-5678-1234-567812345678",
-    )
-    assert to_frame([], model_columns(Small)).height == 0
+    assert frame.to_pylist()[0] == {
+        "when": dt.datetime(2024, 5, 1, 10, 0),
+        "aware": dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC), "shade": None, "kind": "b",
+        "nums": [1, 2], "money": decimal.Decimal("1.500"),
+        "ref": "12345678-1234-5678-1234-567812345678",
+    }
+    assert pa.table(to_arrow([], model_columns(Small))).num_rows == 0
 
 
 def test_model_columns_refuses_like_compile_schema() -> None:

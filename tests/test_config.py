@@ -6,6 +6,7 @@ import pytest
 
 from extract.config import load_pipeline, parse_override
 from extract.errors import ConfigError
+from extract.providers import get_provider
 
 GOOD = """\
 name: tickets
@@ -28,7 +29,7 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     assert cfg.output.path == tmp_path / "out/r.duckdb"
     assert cfg.model.name == "qwen/qwen3.5-27b"
     assert cfg.model.base_url == "https://openrouter.ai/api/v1"
-    assert cfg.model.is_openrouter
+    assert get_provider(cfg).name == "openrouter"
     assert cfg.model.seed == 42
     assert cfg.model.prices() == (0.195, 1.56)
     assert cfg.run.concurrency == 16
@@ -47,7 +48,7 @@ def test_overrides_parse_as_yaml_scalars(tmp_path: Path) -> None:
     )
     assert cfg.run.concurrency == 128
     assert cfg.model.base_url == "http://127.0.0.1:8787/v1"
-    assert not cfg.model.is_openrouter
+    assert get_provider(cfg).name == "openai"
     assert cfg.model.reasoning == {"effort": "low"}
     assert cfg.model.temperature == 0.5
 
@@ -59,7 +60,7 @@ def test_every_problem_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_pipeline(p)
     assert e.value.problems == [
-        f"{p}:source.type: Input should be 'csv', 'parquet' or 'duckdb'",
+        f"{p}:source.type: Input should be 'csv', 'parquet', 'jsonl', 'duckdb' or 'python'",
         f"{p}:run.concurrency: Input should be greater than or equal to 1",
         f"{p}:extra_key: Extra inputs are not permitted",
     ]

@@ -11,9 +11,9 @@ import pytest
 from test_run import extract
 
 from extract.config import load_pipeline
-from extract.fakegen import expected_answer
 from extract.pipeline import prepare
-from extract.testserver import ServerThread
+from extract.providers.testserver import ServerThread
+from extract.providers.testserver.fakegen import expected_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def test_example_pipeline(tmp_path: Path, server: ServerThread, name: str, rows:
         fields = [c for c in names if c != key and not c.startswith("_")]
         with_images = 0
         for batch in pipeline.source.batches(500):
-            for source_row in batch:
+            for source_row in batch.to_pylist():
                 messages = pipeline.prompt.messages(source_row, source_row[key])
                 content = messages[-1]["content"]
                 with_images += isinstance(content, list)

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, TypeAdapter
 
-from extract.fakegen import answer_seed, expected_answer, generate
+from extract.providers.testserver.fakegen import answer_seed, expected_answer, generate
 
 SEEDS = range(40)
 # jsonschema's "time" check needs the optional rfc3339-validator package and fails every value

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 from test_run import EXTRACT, KEY, extract, read_rows, setup
 
-from extract.testserver import ServerThread
+from extract.providers.testserver import ServerThread
 
 FIELDS = "id, priority, channel, customer, opened, amount, tags, urgent, score, count"
 
@@ -276,11 +276,11 @@ def test_journal_replay_is_idempotent(tmp_path: Path) -> None:
     they must replace themselves, not duplicate."""
     from pydantic import BaseModel
 
-    from extract.columns import model_columns
-    from extract.journal import Journal
     from extract.ledger import Ledger
+    from extract.ledger.journal import Journal
     from extract.results import RowResult
     from extract.schema import compile_schema
+    from extract.schema.columns import model_columns
 
     class Thing(BaseModel):
         name: str
@@ -310,9 +310,7 @@ def test_journal_replay_is_idempotent(tmp_path: Path) -> None:
         for i in range(3)
     ]
     ledger = open_ledger()
-    for r in results:
-        ledger.record(r)
-    ledger.flush()
+    ledger.commit(results)
     ledger.close()
     journal = Journal(tmp_path / "l.duckdb")
     for r in results:  # as if the process died right after the commit

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from extract.limiter import AdaptiveLimit
+from extract.runner.concurrency import AdaptiveLimit
 
 
 def test_halves_on_429_once_per_cooldown_and_grows_back() -> None:

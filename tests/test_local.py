@@ -20,10 +20,16 @@ from typing import Any
 import duckdb
 import pytest
 
-import extract.local as local
+import extract.providers.local as local
 from extract.config import LocalServerConfig, load_pipeline
 from extract.errors import ConfigError, SchemaError
-from extract.local import LocalFiles, cache_dir, check_schema, server_command, start_server
+from extract.providers.local import (
+    LocalFiles,
+    cache_dir,
+    check_schema,
+    server_command,
+    start_server,
+)
 from extract.schema import compile_schema, load_model
 
 ROOT = Path(__file__).resolve().parent.parent

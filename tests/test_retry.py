@@ -4,7 +4,7 @@ import asyncio
 import time
 
 from extract.errors import RateLimited, RowRejected, ServerError
-from extract.retry import backoff, with_retries
+from extract.transport.retry import backoff, with_retries
 
 
 def run_calls(errors: list[BaseException | None], max_retries: int) -> tuple[object, int, float]:

@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from extract.config import load_pipeline
-from extract.fakegen import expected_answer
 from extract.pipeline import prepare
-from extract.testserver import ServerThread
+from extract.providers.testserver import ServerThread
+from extract.providers.testserver.fakegen import expected_answer
 
 EXTRACT = str(Path(sys.executable).parent / "extract")
 KEY = "sk-test-secret"
@@ -94,7 +94,7 @@ def expected_rows(pipeline_file: Path) -> dict[int, dict[str, Any]]:
     out = {}
     try:
         for batch in pipeline.source.batches(100):
-            for row in batch:
+            for row in batch.to_pylist():
                 body = {
                     "messages": pipeline.prompt.messages(row, row["id"]),
                     "seed": 7,

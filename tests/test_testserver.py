@@ -13,8 +13,7 @@ import aiohttp
 import jsonschema
 import pytest
 
-from extract.fakegen import answer_seed, expected_answer
-from extract.testserver import (
+from extract.providers.testserver import (
     FAULT_CLASSES,
     ServerConfig,
     ServerThread,
@@ -23,6 +22,7 @@ from extract.testserver import (
     start_subprocess,
     usage_cost,
 )
+from extract.providers.testserver.fakegen import answer_seed, expected_answer
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

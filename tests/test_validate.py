@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from extract.client import Completion, Usage
 from extract.errors import InvalidOutput, MalformedOutput, Refusal, TruncatedOutput
 from extract.schema import compile_schema
+from extract.transport.base import Completion, Usage
 from extract.validate import parse_completion
 
 

@@ -1,0 +1,110 @@
+"""The library's entry points: what `extract run`, `plan`, `runs` and `errors` do, as functions.
+
+    summary = extract.run_pipeline("pipelines/tickets.yaml", overrides={"run.concurrency": 8})
+
+runs a pipeline file exactly as `extract run` does (the provider's endpoint is started and
+stopped here, so a `provider: local` pipeline runs llama-server from Python too) and returns its
+RunSummary. `source=` replaces the file's source with rows from Python: a polars or pandas
+DataFrame, a pyarrow Table, or an iterable of dicts. Errors are the exception tree's
+(extract/errors.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Overrides, load_pipeline
+from .pipeline import Pipeline, prepare
+from .results import RunSummary
+
+if TYPE_CHECKING:
+    from .ledger import LedgerReader
+    from .plan import Plan
+    from .runner.loop import Progress
+    from .transport.base import Transport
+
+__all__ = ["errors_table", "open_pipeline", "plan_pipeline", "run_pipeline", "runs_table"]
+
+
+def open_pipeline(path: str | Path, overrides: Overrides = (), source: Any = None) -> Pipeline:
+    """Load, override, validate and prepare a pipeline file (close it when done)."""
+    return prepare(load_pipeline(path, overrides), rows=source)
+
+
+def run_pipeline(
+    path: str | Path,
+    overrides: Overrides | None = None,
+    source: Any = None,
+    *,
+    limit: int | None = None,
+    full_refresh: bool = False,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+    transport: Transport | None = None,
+) -> RunSummary:
+    """Run the pipeline file at `path` as `extract run` does; return the run's summary.
+
+    `overrides` maps dotted keys to values (`{"model.provider": "mock"}`) like `--set`; `source`
+    replaces the file's source with rows from Python; `transport` replaces the provider's
+    endpoint (tests: `extract.transport.fake.FakeTransport`).
+    """
+    from .runner import run
+
+    with open_pipeline(path, overrides or (), source) as pipeline:
+        return run(
+            pipeline,
+            limit=limit,
+            progress=progress,
+            full_refresh=full_refresh,
+            retry_errors=retry_errors,
+            transport=transport,
+        )
+
+
+def plan_pipeline(
+    path: str | Path,
+    overrides: Overrides = (),
+    *,
+    limit: int | None = None,
+    full_refresh: bool = False,
+    retry_errors: bool = False,
+) -> Plan:
+    """What a run would do and roughly cost; sends nothing."""
+    from .plan import make_plan
+
+    with open_pipeline(path, overrides) as pipeline:
+        return make_plan(
+            pipeline, limit=limit, full_refresh=full_refresh, retry_errors=retry_errors
+        )
+
+
+def runs_table(
+    path: str | Path, overrides: Overrides = (), *, last: int = 20
+) -> list[dict[str, Any]]:
+    """The pipeline's past runs, newest first (one mapping per run)."""
+    reader = _reader(path, overrides)
+    try:
+        return reader.runs(last)
+    finally:
+        reader.con.close()
+
+
+def errors_table(
+    path: str | Path, overrides: Overrides = (), *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The rows of the pipeline's errors table, latest first."""
+    reader = _reader(path, overrides)
+    try:
+        return reader.errors(limit)
+    finally:
+        reader.con.close()
+
+
+def _reader(path: str | Path, overrides: Overrides) -> LedgerReader:
+    from .ledger import open_reader
+    from .outputs import open_output
+
+    config = load_pipeline(path, overrides)
+    output = open_output(config.output, config.table)
+    return open_reader(output.ledger_path, config.table, key=config.source.key)

@@ -1,0 +1,50 @@
+"""The test server's state: its configuration in force and the counters behind GET /stats."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from extract.providers.testserver.faults import FAULT_CLASSES, ServerConfig
+
+__all__ = ["STATE", "State"]
+
+
+class State:
+    """What one server holds between requests: its config and its counters."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.jitter = random.Random()
+        self.generation = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = 0
+        self.faults: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.rows: Counter[str] = Counter()
+        self.seen: dict[bytes, int] = {}
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "total_requests": self.total,
+            "faults": {name: self.faults[name] for name in FAULT_CLASSES},
+            "status_counts": dict(sorted(self.statuses.items())),
+            "distinct_bodies": len(self.seen),
+            "requests_by_row": dict(self.rows),
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "cost": self.cost,
+            },
+        }
+
+
+STATE: web.AppKey[State] = web.AppKey("state", State)

@@ -1,0 +1,161 @@
+"""The row loop: stream the prepared rows, skip what the ledger holds, answer what the cache
+holds, and keep up to the adaptive limit of rows in flight, each its own task.
+
+Every row ends as exactly one RowResult, handed to the ledger writer once; an answer can only
+reach the row whose request it answers because each task owns its row. A bug of ours inside a
+row lands that row in the errors table with its traceback instead of losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Callable
+
+from ..errors import BudgetExceeded, RunStopped
+from ..ledger import Known, LedgerWriter, classify
+from ..ledger.store import Ledger
+from ..pipeline import Pipeline, PreparedRow
+from ..results import RowResult, RunSummary
+from .concurrency import AdaptiveLimit
+from .rows import RowWorker
+
+__all__ = ["Progress", "RowLoop"]
+
+Progress = Callable[[RunSummary], None]
+
+
+class RowLoop:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        worker: RowWorker,
+        ledger: Ledger,
+        writer: LedgerWriter,
+        summary: RunSummary,
+        limit: AdaptiveLimit,
+        progress: Progress | None,
+        *,
+        full_refresh: bool,
+        retry_errors: bool,
+    ):
+        self.pipeline = pipeline
+        self.worker = worker
+        self.ledger = ledger
+        self.writer = writer
+        self.summary = summary
+        self.limit = limit
+        self.progress = progress
+        self.full_refresh = full_refresh
+        self.retry_errors = retry_errors
+        #: 401/402 or the budget: why the run stopped early
+        self.stopped: RunStopped | BudgetExceeded | None = None
+
+    @property
+    def halted(self) -> bool:
+        return self.stopped is not None or self.writer.fatal is not None
+
+    def accept(self, result: RowResult) -> None:
+        """Count a finished row and hand it to the writer."""
+        s = self.summary
+        if result.from_cache:
+            s.rows_cached += 1
+        elif result.ok:
+            s.rows_ok += 1
+        else:
+            s.rows_failed += 1
+        if not result.from_cache:
+            s.usage.add(result.usage)
+        s.requests = self.worker.sent.requests
+        self.writer.record(result)
+        if self.progress is not None:
+            self.progress(s)
+
+    async def _row_task(self, row: PreparedRow) -> None:
+        try:
+            try:
+                result = await self.worker.process(row)
+            except (RunStopped, BudgetExceeded) as e:
+                # The row is left for the next run: nothing about it is recorded.
+                if self.stopped is None:
+                    self.stopped = e
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                result = RowResult(
+                    key=row.key,
+                    prompt_hash=row.prompt_hash,
+                    request_hash=row.request_hash or "",
+                    run_id=self.summary.run_id,
+                    error_class=f"InternalError.{type(e).__name__}",
+                    message=f"{e}\n{traceback.format_exc(limit=5)}",
+                )
+            self.accept(result)
+        finally:
+            self.limit.release()
+
+    async def _known(self, batch: list[PreparedRow]) -> list[Known]:
+        if self.full_refresh or self.ledger.empty:
+            return [Known()] * len(batch)
+        return await self.writer.in_thread(
+            self.ledger.reader.lookup, [r.key for r in batch], [r.request_hash for r in batch]
+        )
+
+    def _settle(self, row: PreparedRow, known: Known) -> bool:
+        """Settle a row without a request if it can be; True when it was."""
+        action = classify(known, full_refresh=self.full_refresh, retry_errors=self.retry_errors)
+        row.exists = known.exists or self.full_refresh
+        if action in ("skip", "failed"):
+            self.summary.rows_skipped += 1
+            self.summary.rows_failed_before += action == "failed"
+            return True
+        if action == "cached" and known.cached is not None:
+            known.cached.prompt_hash = row.prompt_hash
+            self.accept(known.cached)
+            return True
+        if row.error is not None:
+            self.accept(
+                RowResult(
+                    key=row.key,
+                    prompt_hash="",
+                    run_id=self.summary.run_id,
+                    error_class=type(row.error).__name__,
+                    message=str(row.error),
+                    replaces=row.exists,
+                )
+            )
+            return True
+        return False
+
+    async def run(self, limit: int | None) -> None:
+        """Process every row (up to `limit`); returns early when the run is halted."""
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            for batch in self.pipeline.rows(limit):
+                states = await self._known(batch)
+                await self.writer.drain(2)
+                for row, known in zip(batch, states, strict=True):
+                    if self._settle(row, known):
+                        continue
+                    await self.limit.acquire()
+                    if self.halted:
+                        self.limit.release()
+                        return
+                    task = asyncio.create_task(self._row_task(row))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if self.halted:
+                    return
+            if tasks:
+                await asyncio.wait(set(tasks))
+        finally:
+            # rows stopped by 401/402 or the budget were sent but never accepted: count them too
+            self.summary.requests = self.worker.sent.requests
+            if tasks:
+                # Stopping (401/402, budget) lets in-flight rows end; an interrupt cancels them.
+                if not self.halted:
+                    for task in tasks:
+                        task.cancel()
+                await asyncio.wait(set(tasks))
+            await self.writer.close()

@@ -1,0 +1,160 @@
+"""One row's request loop: send, validate, re-ask; it ends as exactly one RowResult.
+
+Per row there are two loops, each with its own bound:
+- transport retry (transport/retry.py): the identical request again after 429/5xx/timeouts/drops;
+- re-ask (here, with `validate.reask`): after unusable output, a *changed* request. After a
+  truncated answer `max_tokens` doubles (up to MAX_TOKENS_CAP).
+401/402 and the budget stop the run: they propagate, and the row is left for the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from ..errors import (
+    APIError,
+    BudgetExceeded,
+    ContentError,
+    ExtractError,
+    RateLimited,
+    Refusal,
+    RepeatedFailure,
+    RunStopped,
+    TruncatedOutput,
+)
+from ..pipeline import PreparedRow
+from ..results import RowResult
+from ..schema import CompiledSchema
+from ..transport.base import BodyEncoder, Completion, Transport
+from ..transport.retry import with_retries
+from ..validate import parse_completion, reask
+from .budget import Budget
+from .concurrency import AdaptiveLimit
+
+__all__ = ["RowWorker"]
+
+#: max_tokens grows by this factor after a truncated answer, up to MAX_TOKENS_CAP
+TRUNCATION_GROWTH = 2
+MAX_TOKENS_CAP = 32768
+
+
+@dataclass
+class Counter:
+    """Requests sent by the whole run (shared by every row)."""
+
+    requests: int = 0
+
+
+class RowWorker:
+    """Turns one prepared row into a RowResult through the transport."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        compiled: CompiledSchema,
+        bodies: BodyEncoder,
+        *,
+        max_attempts: int,
+        max_retries: int,
+        backoff_s: float,
+        max_tokens: int | None,
+        budget: Budget,
+        limit: AdaptiveLimit,
+        reasoning_details: bool,
+        run_id: str,
+    ):
+        self.transport = transport
+        self.compiled = compiled
+        self.bodies = bodies
+        self.max_attempts = max_attempts
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_tokens = max_tokens
+        self.budget = budget
+        self.limit = limit
+        self.reasoning_details = reasoning_details
+        self.run_id = run_id
+        self.sent = Counter()
+
+    async def _request(self, body: bytes, result: RowResult) -> Completion:
+        """One HTTP request, counted, its 429s and successes fed to the adaptive limit."""
+        result.requests += 1
+        self.sent.requests += 1
+        try:
+            completion = await self.transport.complete(body)
+        except RateLimited:
+            self.limit.rate_limited()
+            raise
+        self.limit.succeeded()
+        self.budget.spend(completion.usage)
+        return completion
+
+    async def _send(
+        self, body: bytes, chars: int, max_tokens: int | None, result: RowResult
+    ) -> Completion:
+        reservation = self.budget.reserve(chars, max_tokens)
+        try:
+            return await with_retries(
+                lambda: self._request(body, result), self.max_retries, initial=self.backoff_s
+            )
+        finally:
+            self.budget.release(reservation)
+
+    async def process(self, row: PreparedRow) -> RowResult:
+        """Request the row until it validates, attempts run out, or it is refused."""
+        assert row.messages is not None and row.request_hash is not None
+        result = RowResult(
+            key=row.key,
+            prompt_hash=row.prompt_hash,
+            request_hash=row.request_hash,
+            run_id=self.run_id,
+            replaces=row.exists,
+        )
+        first_turn = messages = row.messages
+        chars = row.chars
+        started = time.perf_counter()
+        max_tokens = self.max_tokens
+        last: ExtractError | None = None
+        try:
+            for attempt in range(1, self.max_attempts + 1):
+                result.attempts = attempt
+                body = self.bodies.encode(messages, max_tokens)
+                try:
+                    completion = await self._send(body, chars, max_tokens, result)
+                except RepeatedFailure as e:
+                    last = e
+                    messages = reask(first_turn, None, e, attempt=attempt)
+                    chars = row.chars + len(messages[-1]["content"])
+                    continue
+                result.usage.add(completion.usage)
+                result.model = completion.model
+                result.provider = completion.provider
+                result.finish_reason = completion.finish_reason
+                try:
+                    result.instance = parse_completion(completion, self.compiled)
+                    return result
+                except Refusal as e:
+                    last = e
+                    break
+                except ContentError as e:
+                    last = e
+                    messages = reask(
+                        first_turn, completion, e, reasoning_details=self.reasoning_details
+                    )
+                    chars = row.chars + len(messages[-2]["content"]) + len(messages[-1]["content"])
+                    if isinstance(e, TruncatedOutput) and max_tokens is not None:
+                        max_tokens = min(max_tokens * TRUNCATION_GROWTH, MAX_TOKENS_CAP)
+        except (RunStopped, BudgetExceeded):
+            raise
+        except APIError as e:
+            last = e
+        finally:
+            result.latency_ms = (time.perf_counter() - started) * 1000
+            result.finished_at = dt.datetime.now(dt.UTC)
+        assert last is not None
+        result.error_class = type(last).__name__
+        result.message = str(last)
+        result.raw_output = getattr(last, "raw", None) or getattr(last, "body", None) or None
+        return result

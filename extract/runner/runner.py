@@ -1,0 +1,154 @@
+"""A run from start to end: bring the provider's endpoint up, open the ledger, drive the row loop,
+record the run, write the output, bring the endpoint down.
+
+`run(pipeline)` is the one run path: `extract run`, `extract.run_pipeline` and the tests all go
+through it. A `transport` given by the caller (`FakeTransport` in tests) replaces the provider's
+endpoint; otherwise the provider is started and an HttpTransport talks to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from ..ledger import LedgerWriter
+from ..pipeline import Pipeline
+from ..providers.base import Endpoint
+from ..results import RunSummary
+from ..transport.base import BodyEncoder, Transport
+from .budget import Budget
+from .concurrency import AdaptiveLimit
+from .loop import Progress, RowLoop
+from .rows import RowWorker
+
+__all__ = ["run"]
+
+
+def _new_summary(pipeline: Pipeline, limit: int | None) -> RunSummary:
+    cfg = pipeline.config
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    return RunSummary(
+        run_id=run_id,
+        pipeline=cfg.name,
+        config_hash=cfg.config_hash(),
+        schema_hash=pipeline.compiled.hash,
+        model=pipeline.provider.model_name(),
+        output=str(cfg.output.path),
+        table=cfg.table,
+        started_at=dt.datetime.now(dt.UTC),
+        rows_total=pipeline.source.count(limit),
+    )
+
+
+@asynccontextmanager
+async def _transport(
+    pipeline: Pipeline, given: Transport | None, endpoint: Endpoint
+) -> AsyncIterator[Transport]:
+    if given is not None:
+        async with given as t:
+            yield t
+        return
+    from ..transport.http import HttpTransport
+
+    cfg = pipeline.config
+    async with HttpTransport(
+        endpoint.base_url,
+        api_key=endpoint.api_key,
+        timeout_s=cfg.model.timeout_s,
+        max_connections=cfg.run.concurrency,
+        headers={"X-Title": "extract"},
+    ) as t:
+        yield t
+
+
+def run(
+    pipeline: Pipeline,
+    *,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    full_refresh: bool = False,
+    retry_errors: bool = False,
+    transport: Transport | None = None,
+) -> RunSummary:
+    """Run a prepared pipeline to its end and return its summary.
+
+    Raises RunStopped (401/402) or BudgetExceeded after recording every row that finished, and
+    SinkError when the output cannot be written (what was journaled lands on the next run).
+    """
+    cfg = pipeline.config
+    provider = pipeline.provider
+    summary = _new_summary(pipeline, limit)
+    with ExitStack() as stack:
+        if transport is None:
+            endpoint = stack.enter_context(provider.start())
+        else:
+            endpoint = Endpoint(cfg.model.base_url, None)
+        ledger = pipeline.open_ledger()
+        stack.callback(ledger.close)
+        ledger.replace_cache = full_refresh
+        ledger.save_run(summary)
+        limiter = AdaptiveLimit(min(cfg.run.concurrency, endpoint.max_concurrency or 1 << 30))
+        writer = LedgerWriter(ledger, cfg.run.batch_size)
+        budget = Budget(
+            cfg.run.budget_usd,
+            provider.prices(),
+            len(json.dumps(pipeline.compiled.response_format)),
+        )
+        loop: RowLoop | None = None
+
+        async def go() -> None:
+            nonlocal loop
+            async with _transport(pipeline, transport, endpoint) as t:
+                worker = RowWorker(
+                    t,
+                    pipeline.compiled,
+                    BodyEncoder(pipeline.request_template()),
+                    max_attempts=cfg.run.max_attempts,
+                    max_retries=cfg.run.max_retries,
+                    backoff_s=cfg.run.backoff_s,
+                    max_tokens=cfg.model.max_tokens,
+                    budget=budget,
+                    limit=limiter,
+                    reasoning_details=provider.reasoning_details,
+                    run_id=summary.run_id,
+                )
+                loop = RowLoop(
+                    pipeline,
+                    worker,
+                    ledger,
+                    writer,
+                    summary,
+                    limiter,
+                    progress,
+                    full_refresh=full_refresh,
+                    retry_errors=retry_errors,
+                )
+                await loop.run(limit)
+
+        try:
+            asyncio.run(go())
+        except KeyboardInterrupt:
+            summary.status = "interrupted"
+            summary.stop_reason = "interrupted by the user"
+            raise
+        finally:
+            stopped = loop.stopped if loop is not None else None
+            if stopped is not None:
+                summary.status, summary.stop_reason = "stopped", str(stopped)
+            elif writer.fatal is not None:
+                summary.status, summary.stop_reason = "failed", str(writer.fatal)
+            elif summary.status == "running":
+                summary.status = "completed"
+            summary.ended_at = dt.datetime.now(dt.UTC)
+            if writer.fatal is None:
+                ledger.save_run(summary)
+        if writer.fatal is not None:
+            raise writer.fatal
+        pipeline.output.finish(ledger.con, pipeline.source.key)
+    if stopped is not None:
+        raise stopped
+    return summary

@@ -1,0 +1,412 @@
+"""Pydantic models compiled to strict `response_format` schemas, and replies decoded back.
+
+`compile_schema(Model)` gives a `CompiledSchema` whose `response_format` strict mode accepts:
+every object closed (`additionalProperties: false`) with every property required, at every depth
+and inside `$defs`; `X | None` as `anyOf [X, null]`; Enum/Literal as `enum`/`const`; date,
+date-time, time, uuid, email, ipv4 and ipv6 formats; nested and recursive models through `$defs`;
+unions (discriminated ones included) as `anyOf`; no `title` and no `default`. Field descriptions
+and model docstrings are kept, since they instruct the model.
+
+What strict mode cannot say directly is rewritten on the wire and decoded back by
+`CompiledSchema.parse` before Pydantic validates:
+
+- `dict[K, V]` travels as a list of `{"key": K, "value": V}` objects (a duplicate key: last wins);
+- tuples travel as arrays (a fixed tuple as `minItems = maxItems = n`; when its positions have
+  different types the items are an `anyOf` and the order is stated in the description);
+- `Decimal` travels as a string with a pattern, so no digit is lost to a float. Unconstrained, the
+  pattern allows 29 integer and 9 decimal digits, matching the DECIMAL(38, 9) column;
+- constraints strict mode lacks (string lengths, set uniqueness, bounds on decimals) are stated in
+  the description and enforced by Pydantic.
+
+The decoding and encoding between the wire form and the model live in `extract.schema.wire`.
+
+What cannot be expressed at all raises `SchemaError` naming the field path and the reason (`Any`,
+`extra="allow"`, a RootModel at the root, an unsupported type). `schema_problems` (in
+`extract.schema.strict_limits`, exported here too) checks the documented size limits.
+
+A `$ref` never carries sibling keywords (some strict implementations reject them), so a described
+field whose type is a model becomes `{"anyOf": [{"$ref": ...}], "description": ...}`.
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, RootModel
+
+from ..errors import SchemaError
+from .strict_limits import MAX_CHARS as MAX_CHARS
+from .strict_limits import MAX_DEPTH as MAX_DEPTH
+from .strict_limits import MAX_ENUM_VALUES as MAX_ENUM_VALUES
+from .strict_limits import MAX_PROPERTIES as MAX_PROPERTIES
+from .strict_limits import NAME_RE, schema_problems
+from .types import (
+    Analysis,
+    Constraints,
+    EnumNode,
+    LiteralNode,
+    MapNode,
+    ModelNode,
+    Node,
+    NullableNode,
+    Scalar,
+    SeqNode,
+    TupleNode,
+    UnionNode,
+    analyze,
+    decimal_digits,
+)
+from .wire import Decoder, Decoders, encode
+
+__all__ = ["CompiledSchema", "compile_schema", "schema_problems"]
+
+_FORMATS = {
+    "date": "date",
+    "datetime": "date-time",
+    "datetime_aware": "date-time",
+    "time": "time",
+    "uuid": "uuid",
+    "email": "email",
+    "ipv4": "ipv4",
+    "ipv6": "ipv6",
+}
+# [0-9] rather than \d: JSON Schema patterns are ECMA regexes, where engines differ on Unicode \d
+_NAIVE_DATETIME = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?$"
+)
+# no \S: llama.cpp's grammar does not enforce class escapes
+_URL = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^ \t\n\r]+$"
+
+
+# --------------------------------------------------------------------------------------------
+# compiling
+
+
+@dataclass(frozen=True)
+class CompiledSchema:
+    """A model compiled for strict structured output, with the codec between wire and model."""
+
+    model: type[BaseModel]
+    name: str
+    schema: dict[str, Any]
+    response_format: dict[str, Any]
+    hash: str
+    _decode: Decoder | None = field(default=None, repr=False, compare=False)
+    _keys: dict[type[BaseModel], list[tuple[str, str]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def needs_decoding(self) -> bool:
+        """True when the wire form differs from what `model_validate` accepts (dicts inside)."""
+        return self._decode is not None
+
+    def parse(self, data: Any) -> BaseModel:
+        """Decode a reply (parsed JSON, or JSON text) and validate it with the model.
+
+        Raises `pydantic.ValidationError`. Without rewritten types this is `model_validate` itself.
+        """
+        if self._decode is None:
+            if isinstance(data, str | bytes):
+                return self.model.model_validate_json(data)
+            return self.model.model_validate(data)
+        if isinstance(data, str | bytes):
+            data = json.loads(data)
+        return self.model.model_validate(self._decode(data))
+
+    def encode(self, instance: BaseModel) -> Any:
+        """The wire form of `instance`: JSON-able data that matches `schema` and `parse` inverts."""
+        return encode(instance, self._keys)
+
+
+def compile_schema(
+    model: type[BaseModel], *, name: str | None = None, string_lengths: bool = False
+) -> CompiledSchema:
+    """Compile `model` to a strict JSON schema; raise `SchemaError` naming what cannot be sent.
+
+    `string_lengths` also emits `minLength`/`maxLength` on strings. Strict mode (OpenAI,
+    OpenRouter) refuses them, so by default lengths are stated in the description and enforced
+    by Pydantic; a grammar-constrained local server (llama.cpp) enforces them while decoding,
+    which keeps a small model from running on until `max_tokens`.
+    """
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise SchemaError(f"{model!r} is not a pydantic BaseModel subclass")
+    if issubclass(model, RootModel):
+        raise SchemaError(
+            f"{model.__name__}: the root must be an object with named fields; a RootModel is not",
+            field_path=model.__name__,
+            model=model.__name__,
+        )
+    if name is None:
+        name = re.sub(r"[^a-zA-Z0-9_-]", "_", model.__name__)[:64]
+    elif not NAME_RE.match(name):
+        raise SchemaError(
+            f"{model.__name__}: schema name {name!r} must match [a-zA-Z0-9_-]{{1,64}}",
+            model=model.__name__,
+        )
+    analysis = analyze(model)
+    schema = _Emitter(analysis, string_lengths=string_lengths).root()
+    problems = schema_problems(schema, name)
+    if problems:
+        err = SchemaError(
+            f"{model.__name__}: the schema exceeds strict-mode limits: " + "; ".join(problems),
+            model=model.__name__,
+        )
+        err.problems = problems
+        raise err
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": name, "strict": True, "schema": schema},
+    }
+    canonical = json.dumps(response_format, sort_keys=True, separators=(",", ":"))
+    keys = {cls: [(f.name, f.key) for f in spec.fields] for cls, spec in analysis.models.items()}
+    return CompiledSchema(
+        model=model,
+        name=name,
+        schema=schema,
+        response_format=response_format,
+        hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        _decode=Decoders(analysis).root(),
+        _keys=keys,
+    )
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _bounds_text(c: Constraints) -> list[str]:
+    parts = []
+    for attr, words in (
+        ("ge", "at least"),
+        ("gt", "more than"),
+        ("le", "at most"),
+        ("lt", "less than"),
+        ("multiple_of", "a multiple of"),
+    ):
+        value = getattr(c, attr)
+        if value is not None:
+            parts.append(f"{words} {value}")
+    return parts
+
+
+def _join(*texts: str | None) -> str | None:
+    kept = [t for t in texts if t]
+    return " ".join(kept) if kept else None
+
+
+def _describe(schema: dict[str, Any], text: str | None) -> dict[str, Any]:
+    """Attach `text` as the description, keeping a `$ref` free of sibling keywords."""
+    if not text:
+        return schema
+    if "$ref" in schema:
+        return {"anyOf": [schema], "description": text}
+    if schema.get("description"):
+        sep = " " if text.rstrip()[-1:] in ".!?:" else ". "
+        return {**schema, "description": f"{text.rstrip()}{sep}{schema['description']}"}
+    return {**schema, "description": text}
+
+
+def _decimal_pattern(c: Constraints) -> tuple[str, str]:
+    digits, places = decimal_digits(c)
+    whole = digits - places
+    note = f"at most {whole} digits before the point and {places} after"
+    if whole == 0:  # Pydantic counts the "0" of "0" as a whole digit, but not the one of "0.5"
+        return rf"^-?0\.[0-9]{{1,{places}}}$", note
+    frac = rf"(\.[0-9]{{1,{places}}})?" if places > 0 else ""
+    return rf"^-?[0-9]{{1,{whole}}}{frac}$", note
+
+
+class _Emitter:
+    def __init__(self, analysis: Analysis, *, string_lengths: bool = False):
+        self.a = analysis
+        self.string_lengths = string_lengths
+        self.refs: set[type[BaseModel]] = set()
+
+    def root(self) -> dict[str, Any]:
+        schema = self.model_body(self.a.root)
+        defs: dict[str, Any] = {}
+        # $defs holds every model referenced from anywhere, the root too when it is recursive
+        done: set[type[BaseModel]] = set()
+        while self.refs - done:
+            for cls in sorted(self.refs - done, key=lambda c: self.a.models[c].def_name):
+                done.add(cls)
+                defs[self.a.models[cls].def_name] = self.model_body(cls)
+        if defs:
+            schema["$defs"] = dict(sorted(defs.items()))
+        return schema
+
+    def model_body(self, cls: type[BaseModel]) -> dict[str, Any]:
+        spec = self.a.models[cls]
+        out: dict[str, Any] = {"type": "object"}
+        if spec.description:
+            out["description"] = spec.description
+        out["properties"] = {
+            f.key: _describe(self.node(f.node), f.description) for f in spec.fields
+        }
+        out["required"] = [f.key for f in spec.fields]
+        out["additionalProperties"] = False
+        return out
+
+    def node(self, node: Node) -> dict[str, Any]:
+        if isinstance(node, Scalar):
+            return self.scalar(node)
+        if isinstance(node, LiteralNode | EnumNode):
+            return _enum_schema(node.values)
+        if isinstance(node, ModelNode):
+            self.refs.add(node.cls)
+            return {"$ref": f"#/$defs/{self.a.models[node.cls].def_name}"}
+        if isinstance(node, NullableNode):
+            inner = self.node(node.inner)
+            branches = inner["anyOf"] if set(inner) == {"anyOf"} else [inner]
+            return {"anyOf": [*branches, {"type": "null"}]}
+        if isinstance(node, UnionNode):
+            branches = []
+            for m in node.members:
+                s = self.node(m)
+                branches.extend(s["anyOf"] if set(s) == {"anyOf"} else [s])
+            return {"anyOf": branches}
+        if isinstance(node, SeqNode):
+            out: dict[str, Any] = {"type": "array", "items": self.node(node.item)}
+            self.array_bounds(out, node.constraints)
+            if node.unique:
+                out["description"] = "Each item at most once."
+            return out
+        if isinstance(node, TupleNode):
+            items = [self.node(i) for i in node.items]
+            n = len(items)
+            distinct: list[dict[str, Any]] = []
+            for s in items:
+                if s not in distinct:
+                    distinct.append(s)
+            out = {
+                "type": "array",
+                "items": distinct[0] if len(distinct) == 1 else {"anyOf": distinct},
+                "minItems": n,
+                "maxItems": n,
+            }
+            if len(distinct) > 1:
+                order = ", ".join(f"{i + 1}) {_short(s)}" for i, s in enumerate(items))
+                out["description"] = f"Exactly {n} items, in this order: {order}."
+            return out
+        if isinstance(node, MapNode):
+            pair = {
+                "type": "object",
+                "properties": {"key": self.node(node.key), "value": self.node(node.value)},
+                "required": ["key", "value"],
+                "additionalProperties": False,
+            }
+            out = {
+                "type": "array",
+                "items": pair,
+                "description": "Key/value pairs; each key at most once.",
+            }
+            self.array_bounds(out, node.constraints)
+            return out
+        raise AssertionError(node)  # pragma: no cover - the node union is closed
+
+    @staticmethod
+    def array_bounds(out: dict[str, Any], c: Constraints) -> None:
+        if c.min_length:
+            out["minItems"] = c.min_length
+        if c.max_length is not None:
+            out["maxItems"] = c.max_length
+
+    def scalar(self, node: Scalar) -> dict[str, Any]:
+        c, kind = node.constraints, node.kind
+        notes: list[str] = []
+        out: dict[str, Any]
+        if kind in ("int", "float"):
+            out = {"type": "integer" if kind == "int" else "number"}
+            for attr, key in (
+                ("ge", "minimum"),
+                ("le", "maximum"),
+                ("gt", "exclusiveMinimum"),
+                ("lt", "exclusiveMaximum"),
+                ("multiple_of", "multipleOf"),
+            ):
+                if getattr(c, attr) is not None:
+                    out[key] = _num(getattr(c, attr))
+            return out
+        if kind == "bool":
+            return {"type": "boolean"}
+        if kind == "null":
+            return {"type": "null"}
+        out = {"type": "string"}
+        if kind in _FORMATS:
+            out["format"] = _FORMATS[kind]
+        elif kind == "datetime_naive":
+            out["pattern"] = _NAIVE_DATETIME
+            notes.append("A date and time without a UTC offset, as YYYY-MM-DDTHH:MM:SS.")
+        elif kind == "url":
+            out["pattern"] = _URL
+            notes.append("A URL.")
+        elif kind == "decimal":
+            out["pattern"], digits = _decimal_pattern(c)
+            bounds = _bounds_text(c)
+            notes.append(
+                'A decimal number written as a string, e.g. "1234.50"; '
+                + ", ".join([digits, *bounds])
+                + "."
+            )
+        if kind in ("str", "email", "url"):
+            if c.pattern is not None:
+                out["pattern"] = c.pattern
+            if c.min_length is not None and c.max_length is not None:
+                notes.append(f"{c.min_length} to {c.max_length} characters.")
+            elif c.min_length:
+                notes.append(f"At least {c.min_length} characters.")
+            elif c.max_length is not None:
+                notes.append(f"At most {c.max_length} characters.")
+            if self.string_lengths:
+                if c.min_length:
+                    out["minLength"] = c.min_length
+                if c.max_length is not None:
+                    out["maxLength"] = c.max_length
+        if notes:
+            out["description"] = " ".join(notes)
+        return out
+
+
+def _short(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " or ".join(_short(s) for s in schema["anyOf"])
+    if "enum" in schema or "const" in schema:
+        return "one of " + json.dumps(schema.get("enum", [schema.get("const")]))
+    return str(schema.get("format") or schema.get("type"))
+
+
+def _enum_schema(values: tuple[Any, ...]) -> dict[str, Any]:
+    kinds = {_json_type(v) for v in values}
+    out: dict[str, Any] = {}
+    if len(kinds) == 1:
+        out["type"] = kinds.pop()
+    elif kinds == {"integer", "number"}:
+        out["type"] = "number"
+    if len(values) == 1:
+        out["const"] = values[0]
+    else:
+        out["enum"] = list(values)
+    return out
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    return "string"

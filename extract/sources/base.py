@@ -1,0 +1,175 @@
+"""What a source is, and the DuckDB relation that every built-in source reads through.
+
+A `Source` gives its columns and key, checks the keys (duplicate or null keys are errors naming
+the rows) before any request is sent, and streams its rows as Arrow record batches in input order.
+
+`RelationSource` is that, over one SQL `SELECT` on a DuckDB connection: a subclass says which
+relation (`relation()`: a `read_csv(...)`, a table, a query, a registered Arrow table). DuckDB
+streams every kind in Arrow batches, so memory does not grow with the input, and the key checks
+run as SQL over the whole input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import duckdb
+
+from ..errors import SourceError
+from ..sql import first_line, ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..config import SourceConfig
+
+__all__ = ["RelationSource", "Source"]
+
+#: DuckDB settings for reading the input: a bounded buffer pool, and one thread (reading is not
+#: what limits a run; every thread holds read buffers of its own)
+CONFIG: dict[str, str | bool | int | float | list[str]] = {"memory_limit": "128MB", "threads": 1}
+
+
+class Source(Protocol):
+    """An open input."""
+
+    #: the key column's name, and its DuckDB type (the ledger's key column has the same)
+    key: str
+    key_type: str
+    #: the source's columns, in order (prompt templates may name any of them)
+    columns: list[str]
+    #: how errors name the input: a file path, or a description
+    label: str
+    #: image and document paths in a row are relative to this folder
+    base_dir: Path
+
+    def count(self, limit: int | None = None) -> int:
+        """Rows in the input (up to `limit`)."""
+        ...
+
+    def check_keys(self) -> None:
+        """Raise SourceError naming the rows whose key is null or repeated."""
+        ...
+
+    def batches(self, size: int, limit: int | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream the rows `size` at a time, in input order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RelationSource:
+    """A source read through one DuckDB `SELECT`; subclasses give the relation."""
+
+    def __init__(self, config: SourceConfig, *, label: str, base_dir: Path):
+        self.config = config
+        self.key = config.key
+        self.label = label
+        self.base_dir = base_dir
+        self._con = self.connect()
+        try:
+            self._sql = "SELECT * FROM " + self.relation()
+            described = self._query(f"DESCRIBE {self._sql}")
+        except BaseException:
+            self._con.close()
+            raise
+        self.types: dict[str, str] = {str(row[0]): str(row[1]) for row in described}
+        self.columns = list(self.types)
+        if self.key not in self.types:
+            self._con.close()
+            raise SourceError(
+                f"{self.label}: key column '{self.key}' not found; columns are: "
+                + ", ".join(self.columns),
+                path=self.label,
+            )
+
+    # ------------------------------------------------------------------ what subclasses give
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """The connection the relation is read on (an in-memory database by default)."""
+        return duckdb.connect(config=CONFIG)
+
+    def relation(self) -> str:
+        """The SQL of what to read from: a table function, a table, a subquery."""
+        raise NotImplementedError
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor to stream the rows on, apart from the one the checks run on."""
+        return self._con.cursor()
+
+    # ------------------------------------------------------------------ the source
+
+    @property
+    def key_type(self) -> str:
+        return self.types[self.key]
+
+    def _limited(self, limit: int | None) -> str:
+        return self._sql if limit is None else f"SELECT * FROM ({self._sql}) LIMIT {int(limit)}"
+
+    def count(self, limit: int | None = None) -> int:
+        return int(self._query(f"SELECT count(*) FROM ({self._limited(limit)})")[0][0])
+
+    def check_keys(self) -> None:
+        key = ident(self.key)
+        nulls = self._query(f"SELECT count(*) FROM ({self._sql}) WHERE {key} IS NULL")[0][0]
+        if nulls:
+            # Numbering every row costs memory in proportion to the input: only on this error path.
+            first = self._query(
+                f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {key} AS k "
+                f"FROM ({self._sql})) WHERE k IS NULL"
+            )[0][0]
+            raise SourceError(
+                f"{self.label}: {nulls} row(s) have a null key '{self.key}' "
+                f"(the first is data row {first})",
+                path=self.label,
+            )
+        dupes = self._query(
+            f"SELECT {key}, count(*) FROM ({self._sql}) GROUP BY 1 HAVING count(*) > 1 "
+            "ORDER BY 2 DESC, 1 LIMIT 5"
+        )
+        if dupes:
+            shown = ", ".join(f"{k!r} ({n} times)" for k, n in dupes)
+            raise SourceError(
+                f"{self.label}: duplicate key '{self.key}': {shown}",
+                path=self.label,
+                row_key=dupes[0][0],
+            )
+
+    def batches(self, size: int, limit: int | None = None) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = self.cursor().sql(self._limited(limit)).to_arrow_reader(size)
+            for batch in reader:
+                if batch.num_rows:
+                    yield batch
+        except duckdb.Error as e:
+            raise SourceError(
+                f"{self.label}: cannot read the input: {first_line(e)}", path=self.label
+            ) from e
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return self._con.execute(sql).fetchall()
+        except duckdb.Error as e:
+            raise SourceError(
+                f"{self.label}: cannot read the input: {first_line(e)}", path=self.label
+            ) from e
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> RelationSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def existing_file(config: SourceConfig) -> Path:
+    """The source's `path`, which must be an existing file."""
+    path = config.path
+    assert path is not None  # the config requires it for file sources
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file", path=str(path))
+    return path

@@ -1,0 +1,80 @@
+"""The HTTP transport: one chat-completions request over a pooled aiohttp session.
+
+Built on aiohttp directly rather than httpx: on this kind of machine httpx 0.28's pool costs
+33-42 ms of CPU per request at concurrency 128 and the httpx-aiohttp adapter about twice the bare
+aiohttp loop, while the benchmark goal allows 1.5x of that loop for the whole row
+(see ../shared/reference/http-clients.md and bench/). This is the only module that does HTTP.
+
+The API key lives in a header and is scrubbed from anything echoed into an error.
+"""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+
+from ..errors import ConnectionFailed
+from .base import Completion
+from .replies import parse_reply
+
+__all__ = ["HttpTransport"]
+
+
+class HttpTransport:
+    """An OpenAI-compatible chat-completions client over one pooled aiohttp session.
+
+    Use as `async with HttpTransport(...) as t: await t.complete(body)`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None,
+        timeout_s: float = 300,
+        max_connections: int = 64,
+        headers: dict[str, str] | None = None,
+    ):
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self._api_key = api_key
+        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> HttpTransport:
+        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, headers=self._headers
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    async def complete(self, body: bytes) -> Completion:
+        """Send one request. Raises an APIError subclass chosen by what went wrong."""
+        if self._session is None:
+            raise RuntimeError("HttpTransport used outside 'async with'")
+        started = time.perf_counter()
+        try:
+            async with self._session.post(self.url, data=body) as resp:
+                raw = await resp.read()
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except TimeoutError as e:
+            raise ConnectionFailed(f"request timed out after {self._timeout.total:g} s") from e
+        except aiohttp.ClientError as e:
+            raise ConnectionFailed(
+                f"connection failed: {self._scrub(str(e)) or type(e).__name__}"
+            ) from e
+        latency_ms = (time.perf_counter() - started) * 1000
+        return parse_reply(status, raw, retry_after, latency_ms, self._scrub)
