@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo local test lint bench clean
+.PHONY: demo local test test-fast lint bench clean
 
 $(BIN)/extract: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(BIN)/extract
 
 test: lint
 	$(BIN)/pytest -q
+
+# the fast tier, for every change: no subprocess, kill, benchmark, demo or real-model tests
+test-fast: lint
+	$(BIN)/pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """What the floor loop and the peers share: reading rows, the messages, the re-ask, the report.
 
 The first turn and the re-ask are built exactly as `extract` builds them (extract/prompt.py and
-extract/runner.py `_reask`), so the floor sends byte-identical requests and meets the very same
+extract/validate.py `reask`), so the floor sends byte-identical requests and meets the very same
 injected faults (the test server draws a fault from a hash of the request body). This module
 imports nothing from `extract` except the schema compiler, whose package import the clients pay
 for anyway (see `load_schema`).
@@ -24,7 +24,7 @@ from bench import schema, settings
 
 Message = dict[str, Any]
 
-#: characters of a bad answer sent back in a re-ask, as extract/runner.py REASK_ANSWER_CHARS
+#: characters of a bad answer sent back in a re-ask, as extract/validate.py REASK_ANSWER_CHARS
 REASK_ANSWER_CHARS = 8000
 RESPONSE_FORMAT_FILE = "response_format.json"
 
@@ -72,7 +72,7 @@ def first_turn(row: dict[str, str]) -> list[Message]:
 
 
 def request_body(response_format: dict[str, Any], messages: list[Message]) -> dict[str, Any]:
-    """The body extract sends, key for key in the same order (runner.py `_request_template`)."""
+    """The body extract sends, key for key in the same order (pipeline.py `request_template`)."""
     return {
         "model": settings.MODEL,
         "response_format": response_format,

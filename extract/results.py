@@ -71,6 +71,11 @@ class RunSummary:
     usage: Usage = field(default_factory=Usage)
 
     @property
+    def cost_usd(self) -> float:
+        """What the run's requests cost, in US dollars (answers from the cache cost nothing)."""
+        return self.usage.cost_usd or 0.0
+
+    @property
     def rows_done(self) -> int:
         return self.rows_ok + self.rows_failed + self.rows_cached + self.rows_skipped
 

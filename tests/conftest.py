@@ -21,3 +21,10 @@ def server(_server: ServerThread) -> Iterator[ServerThread]:
     )
     _server.reset()
     yield _server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of the real local model are slow-tier tests too."""
+    for item in items:
+        if item.get_closest_marker("local") is not None:
+            item.add_marker(pytest.mark.slow)

@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+#: subprocess runs of the real command: the slow tier (pytest -m "not slow" skips them)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = [
     "client", "wall s", "run s", "rows/s", "Little's-law limit rows/s", "share of limit",

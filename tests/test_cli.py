@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -31,8 +32,11 @@ def test_every_command_has_help(command: str) -> None:
 
 def test_exported_names_are_complete() -> None:
     """Every name in __all__ resolves (the lazy ones on first use), and nothing else is public."""
-    eager = {n for n, v in vars(extract).items()
-             if not n.startswith("_") and not isinstance(v, type(extract))}
+    eager = {
+        n
+        for n, v in vars(extract).items()
+        if not n.startswith("_") and not isinstance(v, type(extract))
+    }
     assert eager - {"annotations", "typing"} <= set(extract.__all__)
     for name in extract.__all__:
         assert getattr(extract, name) is not None, name
@@ -47,19 +51,34 @@ def test_exit_codes_documented_in_readme() -> None:
 
 
 def test_schema_command_json_and_text() -> None:
-    r = subprocess.run([EXTRACT, "schema", "schemas/demo.py:Contact", "--format", "json"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [EXTRACT, "schema", "schemas/demo.py:Contact", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     fmt = json.loads(r.stdout)
     assert fmt["type"] == "json_schema"
     assert fmt["json_schema"]["name"] == "Contact" and fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["schema"]["additionalProperties"] is False
-    r = subprocess.run([EXTRACT, "schema", "schemas.demo:Contact"], capture_output=True,
-                       text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [EXTRACT, "schema", "schemas.demo:Contact"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert '"urgent" BOOLEAN' in r.stdout and r.stdout.startswith("-- response_format\n")
-    r = subprocess.run([EXTRACT, "schema", "schemas/demo.py:Contact", "--check"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [EXTRACT, "schema", "schemas/demo.py:Contact", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert (r.returncode, r.stdout) == (0, "")
 
 
@@ -68,25 +87,37 @@ def test_schema_command_refuses_with_exit_2(tmp_path: Path) -> None:
         "from typing import Any\nfrom pydantic import BaseModel\n"
         "class M(BaseModel):\n    anything: Any\n"
     )
-    r = subprocess.run([EXTRACT, "schema", "m.py:M"], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=60)
+    r = subprocess.run(
+        [EXTRACT, "schema", "m.py:M"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert r.returncode == 2
     assert r.stderr.startswith("extract: error: ") and "anything" in r.stderr
     assert len(r.stderr.splitlines()) == 1
-    r = subprocess.run([EXTRACT, "schema", "m.py:M", "--check"], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=60)
+    r = subprocess.run(
+        [EXTRACT, "schema", "m.py:M", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert (r.returncode, r.stderr) == (2, "")
     assert r.stdout.startswith("m.py:M: ") and "anything" in r.stdout
     assert len(r.stdout.splitlines()) == 1
 
 
 def test_validate_command(tmp_path: Path) -> None:
-    r = subprocess.run([EXTRACT, "validate", "pipelines/tickets.yaml"], capture_output=True,
-                       text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [EXTRACT, "validate", "pipelines/tickets.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "ok: 300 rows" in r.stdout
 
 
+@pytest.mark.slow
 def test_readme_commands() -> None:
     """The README's two set-up commands: `make demo` runs for real (the local model, when it is
     prepared or under CI); `make test` resolves (it is what is running this test, so it is dry-run
@@ -119,3 +150,27 @@ def test_readme_commands() -> None:
     finally:
         con.close()
     assert "local model ready: " in r.stdout and "topics" in r.stdout
+
+
+@pytest.mark.slow
+def test_readme_library_example_runs_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's Python block, as it stands: a polars DataFrame through the test server."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## From Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    out = ROOT / "out/tickets_from_python.duckdb"
+    out.unlink(missing_ok=True)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("{'status': 'completed', 'rows_ok': 20, 'requests': 20, 'cost_usd': ")
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        keys = [k for (k,) in con.execute("select id from tickets order by id").fetchall()]
+    finally:
+        con.close()
+    first = pl.read_csv(ROOT / "data/tickets.csv").head(20)
+    assert keys == sorted(first["id"].to_list())

@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from test_run import EXTRACT, KEY, extract, read_rows, setup
 
 from extract.providers.testserver import ServerThread
+
+#: subprocess runs of the real command: the slow tier (pytest -m "not slow" skips them)
+pytestmark = pytest.mark.slow
 
 FIELDS = "id, priority, channel, customer, opened, amount, tags, urgent, score, count"
 

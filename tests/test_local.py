@@ -328,3 +328,45 @@ def test_a_pattern_the_grammar_cannot_express_is_a_warning(
         "^\\d{3}$ is not supported (unsupported escape: \\d), accepting any string; Pydantic "
         "still checks every answer\n"
     )
+
+
+def _llama_children() -> list[int]:
+    """Pids of llama-server processes whose parent is this test process."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)
+            comm = fields[0].split("(", 1)[1]
+            ppid = int(fields[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if comm == "llama-server" and ppid == os.getpid():
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+@pytest.mark.local
+def test_a_library_run_starts_and_stops_llama_server(files: LocalFiles, tmp_path: Path) -> None:
+    """`extract.run_pipeline` with provider local runs the server itself, as the CLI does."""
+    import extract
+
+    p = write_pipeline(tmp_path)
+    before = set(_llama_children())  # a module fixture may have one running
+    seen: list[set[int]] = []
+    summary = extract.run_pipeline(
+        p,
+        {"run.concurrency": 4},
+        limit=2,
+        progress=lambda s: seen.append(set(_llama_children()) - before),
+    )
+    assert (summary.status, summary.rows_ok, summary.rows_failed, summary.requests) == (
+        "completed",
+        2,
+        0,
+        2,
+    )
+    assert len(seen) == 2 and all(len(pids) == 1 for pids in seen)  # one server during the run
+    assert set(_llama_children()) == before  # and stopped when the run ended
+    rows, failed = contacts(tmp_path / "out.duckdb")
+    assert [r[0] for r in rows] == [1, 2] and failed == []
+    assert {r[7] for r in rows} == {"gemma-3-270m-q4_k_m"}

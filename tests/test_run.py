@@ -19,6 +19,9 @@ from extract.pipeline import prepare
 from extract.providers.testserver import ServerThread
 from extract.providers.testserver.fakegen import expected_answer
 
+#: subprocess runs of the real command: the slow tier (pytest -m "not slow" skips them)
+pytestmark = pytest.mark.slow
+
 EXTRACT = str(Path(sys.executable).parent / "extract")
 KEY = "sk-test-secret"
 
