@@ -17,6 +17,7 @@ ones go through the same call as a plug-in's.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,19 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..config import ModelConfig, PipelineConfig
 
-__all__ = ["Endpoint", "Provider"]
+__all__ = ["Endpoint", "Provider", "stop_process"]
+
+
+def stop_process(process: subprocess.Popen[Any], grace_s: float = 10) -> None:
+    """Stop a server a provider started: SIGTERM, then SIGKILL after `grace_s`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass(frozen=True)

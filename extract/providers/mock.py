@@ -6,11 +6,10 @@ needs no key. The server runs in a child process for the length of the run.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .base import Endpoint, Provider
+from .base import Endpoint, Provider, stop_process
 
 __all__ = ["Mock"]
 
@@ -35,11 +34,6 @@ class Mock(Provider):
         try:
             yield Endpoint(base_url, None)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             if process.stdout is not None:
                 process.stdout.close()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from ..config import SourceConfig
 
-__all__ = ["RelationSource", "Source"]
+__all__ = ["FileSource", "RelationSource", "Source"]
 
 #: DuckDB settings for reading the input: a bounded buffer pool, and one thread (reading is not
 #: what limits a run; every thread holds read buffers of its own)
@@ -166,10 +166,13 @@ class RelationSource:
         self.close()
 
 
-def existing_file(config: SourceConfig) -> Path:
-    """The source's `path`, which must be an existing file."""
-    path = config.path
-    assert path is not None  # the config requires it for file sources
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file", path=str(path))
-    return path
+class FileSource(RelationSource):
+    """A source read from the file at `path`: named by it, paths in rows relative to its folder."""
+
+    def __init__(self, config: SourceConfig, base_dir: Path):
+        path = config.path
+        assert path is not None  # the config requires it for file sources
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file", path=str(path))
+        self.path = path
+        super().__init__(config, label=str(path), base_dir=path.parent)

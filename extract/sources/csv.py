@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..config import SourceConfig
 from ..sql import literal
-from .base import RelationSource, existing_file
+from .base import FileSource
 
 __all__ = ["CsvSource"]
 
 
-class CsvSource(RelationSource):
-    def __init__(self, config: SourceConfig, base_dir: Path):
-        path = existing_file(config)
-        self.path = path
-        super().__init__(config, label=str(path), base_dir=path.parent)
-
+class CsvSource(FileSource):
     def relation(self) -> str:
         # An explicit dialect: the sniffer would otherwise read a broken file as one column.
         # A small read buffer (still four times DuckDB's longest line): memory stays flat.

@@ -12,19 +12,19 @@ from pathlib import Path
 
 from ..config import SourceConfig
 from ..sql import ident, literal
-from .base import RelationSource, existing_file
+from .base import FileSource
 
 __all__ = ["JsonlSource"]
 
 
-class JsonlSource(RelationSource):
+class JsonlSource(FileSource):
     def __init__(self, config: SourceConfig, base_dir: Path):
-        path = existing_file(config)
-        self.path = path
-        super().__init__(config, label=str(path), base_dir=path.parent)
+        super().__init__(config, base_dir)
         if self.types[self.key] == "JSON":
             k = ident(self.key)
-            self._sql = f"SELECT * REPLACE (json_extract_string({k}, '$') AS {k}) FROM ({self._sql})"
+            self._sql = (
+                f"SELECT * REPLACE (json_extract_string({k}, '$') AS {k}) FROM ({self._sql})"
+            )
             self.types[self.key] = "VARCHAR"
 
     def relation(self) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ...config import LocalServerConfig
 from ...errors import APIError, ConfigError, RowRejected, SchemaError
+from ..base import stop_process
 from .build import LocalFiles, cache_dir, last_line
 
 #: the name the bundled model answers to (the `model` of each reply, the `_model` column)
@@ -149,23 +150,12 @@ def start_server(
             started = True
             yield f"{base}/v1"
         finally:
-            _stop(process)
+            stop_process(process)
             if started:
                 # A server that started keeps its log as the last one; one that failed to start
                 # keeps the file its error names.
                 with contextlib.suppress(OSError):
                     os.replace(log_file, logs / "llama-server.log")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 async def _probe(base_url: str, response_format: dict[str, Any], timeout_s: float) -> None:
