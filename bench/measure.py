@@ -4,8 +4,8 @@ Standard library only, on purpose. On Linux a child's ru_maxrss starts from the 
 mark of the process that spawned it (exec copies the old address space's mark), so the process
 that launches the clients must stay small: it imports neither `extract` (duckdb, polars, pyarrow)
 nor the peers. That is why the server is started here through its documented command,
-`python -m extract.providers.testserver`, the very command `extract.providers.testserver.start_subprocess` runs,
-rather than by importing that function. An empty interpreter's figure is measured and shown.
+`python -m extract.providers.testserver`, the very command its `start_subprocess` runs, rather
+than by importing that function. An empty interpreter's figure is measured and shown.
 """
 
 from __future__ import annotations
