@@ -152,6 +152,18 @@ class RunConfig(_Strict):
     batch_size: int = Field(default=500, ge=1)
     #: stop before the run's cost could pass this many US dollars (needs the model's prices)
     budget_usd: float | None = Field(default=None, gt=0)
+    #: ask for token log-probabilities and store each value's probability in `_confidence`
+    confidence: bool = False
+    #: alternatives per token asked for with `confidence` (the runner-up of an enum or boolean)
+    top_logprobs: int = Field(default=5, ge=1, le=20)
+    #: find each string, number and date value in the row's input text (`_grounding`)
+    grounding: bool = True
+    #: fields (dotted paths, `customer.email`) whose values must be found in the input text: a
+    #: value that is not is re-asked, and when the attempts run out handled as `ungrounded` says
+    require_grounding: list[str] = Field(default_factory=list)
+    #: what becomes of a row whose required values are still not found: `error` records it in
+    #: the errors table as `Ungrounded`; `flag` keeps it, counted in `_ungrounded`
+    ungrounded: Literal["error", "flag"] = "error"
 
 
 class OutputConfig(_Strict):
