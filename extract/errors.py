@@ -22,6 +22,8 @@ matching message text. Context hangs on the exception as attributes.
     │   ├── InvalidOutput             JSON that the Pydantic model rejects (.errors)
     │   ├── RepeatedFailure           the same 500 twice for the identical request: re-asked
     │   │                             as a changed request, never sent a third time unchanged
+    │   ├── Ungrounded                a value of run.require_grounding is not in the input
+    │   │                             text (.paths): re-asked, then recorded or flagged
     │   └── Refusal                   the model refused; recorded, not re-asked
     ├── RowInputError                 a row cannot be rendered (missing image): errors table
     └── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
@@ -54,6 +56,7 @@ __all__ = [
     "SourceError",
     "TransientError",
     "TruncatedOutput",
+    "Ungrounded",
     "UpstreamError",
 ]
 
@@ -187,6 +190,18 @@ class InvalidOutput(ContentError):
 
     def __init__(self, message: str, *, raw: str = "", errors: list[str] | None = None):
         self.errors = errors or []
+        super().__init__(message, raw=raw)
+
+
+class Ungrounded(ContentError):
+    """Values that `run.require_grounding` names were not found in the row's input text.
+
+    `paths` are the values' dotted paths (`items[1].name`); `values` what the model wrote there.
+    """
+
+    def __init__(self, message: str, *, raw: str = "", paths: list[str], values: list[str]):
+        self.paths = paths
+        self.values = values
         super().__init__(message, raw=raw)
 
 

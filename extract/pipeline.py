@@ -16,6 +16,7 @@ from .prompt import Message, Prompt, fingerprint
 from .providers import get_provider
 from .schema import CompiledSchema, compile_schema, load_model, model_columns
 from .sources import Source, open_source
+from .trust.assess import Assessor
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -37,6 +38,8 @@ class Pipeline:
     compiled: CompiledSchema
     prompt: Prompt
     output: Output
+    #: confidence and grounding of each answer
+    assessor: Assessor
 
     def close(self) -> None:
         self.source.close()
@@ -73,6 +76,9 @@ class Pipeline:
             value = getattr(m, name)
             if value is not None:
                 body[name] = value
+        if self.config.run.confidence and self.provider.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = self.config.run.top_logprobs
         body.update(self.provider.request_fields())
         body.update(m.extra_body)
         return body
@@ -85,6 +91,7 @@ class Pipeline:
         identity = self.provider.identity()
         template_digest = hashlib.sha256(f"{identity}\n{template}".encode()).digest()
         key = self.source.key
+        grounding = self.config.run.grounding or bool(self.config.run.require_grounding)
         for batch in self.source.batches(READ_BATCH, limit):
             out = []
             for row in batch.to_pylist():
@@ -95,7 +102,10 @@ class Pipeline:
                     out.append(PreparedRow(k, None, "", None, e))
                     continue
                 prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
-                out.append(PreparedRow(k, messages, prompt_hash, request_hash, None, chars))
+                texts = self.prompt.texts(row) if grounding else None
+                out.append(
+                    PreparedRow(k, messages, prompt_hash, request_hash, None, chars, texts=texts)
+                )
             yield out
 
 
@@ -112,6 +122,8 @@ class PreparedRow:
     chars: int = 0
     #: the output already holds a row of this key (set from the ledger; True when unknown)
     exists: bool = True
+    #: the input text the values are grounded in, by column (None: grounding is off)
+    texts: dict[str, str] | None = None
 
 
 def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
@@ -141,9 +153,9 @@ def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
                 "another name"
             )
         source.check_keys()
+        assessor = Assessor(config, compiled, logprobs=provider.logprobs)
     except BaseException:
         source.close()
         raise
-    return Pipeline(
-        config, provider, source, compiled, prompt, open_output(config.output, config.table)
-    )
+    output = open_output(config.output, config.table)
+    return Pipeline(config, provider, source, compiled, prompt, output, assessor)

@@ -109,6 +109,25 @@ class Prompt:
                 f"the source has: {', '.join(columns)}"
             )
 
+    @property
+    def text_columns(self) -> list[str]:
+        """The columns the templates put into the messages, in order of first use: the text a
+        value is grounded in."""
+        seen: dict[str, None] = {}
+        for template in (self.system, self.user):
+            if template is not None:
+                seen.update(dict.fromkeys(template.fields))
+        return list(seen)
+
+    def texts(self, row: dict[str, Any]) -> dict[str, str]:
+        """The row's values of `text_columns` as the model saw them (empty ones left out)."""
+        out = {}
+        for column in self.text_columns:
+            text = _text(row.get(column))
+            if text:
+                out[column] = text
+        return out
+
     def messages(self, row: dict[str, Any], key: Any) -> list[Message]:
         """The chat messages for one row. Raises RowInputError for an unusable image."""
         out: list[Message] = []

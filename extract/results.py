@@ -35,6 +35,15 @@ class RowResult:
     model: str | None = None
     provider: str | None = None
     finish_reason: str | None = None
+    #: the schema mirrored with each value's probability (extract/trust/columns.py)
+    confidence: dict[str, Any] | None = None
+    min_confidence: float | None = None
+    #: enum and boolean values' lead over the runner-up, by value path
+    margins: dict[str, float] | None = None
+    #: the schema mirrored with where each value was found in the input text
+    grounding: dict[str, Any] | None = None
+    #: values of `grounding` that were not found
+    ungrounded: int | None = None
     run_id: str = ""
     finished_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
@@ -69,6 +78,8 @@ class RunSummary:
     rows_failed_before: int = 0
     requests: int = 0
     usage: Usage = field(default_factory=Usage)
+    #: what the run says once at its end (e.g. confidence asked for and not given)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def cost_usd(self) -> float:

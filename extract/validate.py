@@ -22,6 +22,7 @@ from .errors import (
     Refusal,
     RepeatedFailure,
     TruncatedOutput,
+    Ungrounded,
 )
 from .schema import CompiledSchema
 from .transport.base import Completion
@@ -139,6 +140,17 @@ def reask(
         problem = (
             "Your answer was cut off before it was complete. Reply again with only the JSON "
             "object, complete and concise."
+        )
+    elif isinstance(error, Ungrounded):
+        listed = "\n- ".join(
+            f"{path}: {value[:200]!r}"
+            for path, value in zip(error.paths, error.values, strict=True)
+        )
+        problem = (
+            "These values are not found in the input text:\n- "
+            + listed
+            + "\nCopy each value exactly as the text writes it, or use null when the text does "
+            "not give it. Reply with only the corrected JSON object."
         )
     else:
         details = getattr(error, "errors", None) or [str(error)]

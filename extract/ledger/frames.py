@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 
 from ..results import RowResult
 from ..schema import Column, to_arrow
+from ..trust.columns import trust_arrays
+from ..trust.shape import Fields
 from .tables import CACHE_COLUMNS, ERROR_COLUMNS, PROVENANCE, Spec
 
 if TYPE_CHECKING:
@@ -41,12 +44,17 @@ def keys_frame(key: str, rs: Sequence[RowResult]) -> pa.Table:
 
 
 def ok_frame(
-    key: str, rs: Sequence[RowResult], columns: list[Column], constants: dict[str, Any]
+    key: str,
+    rs: Sequence[RowResult],
+    columns: list[Column],
+    shape: Fields,
+    constants: dict[str, Any],
 ) -> pa.Table:
-    """Validated rows: key, typed fields, provenance."""
+    """Validated rows: key, typed fields, trust columns, provenance."""
     instances: list[BaseModel] = [r.instance for r in rs if r.instance is not None]
     data: dict[str, Any] = {key: [r.key for r in rs]}
     data.update(to_arrow(instances, columns))
+    data.update(trust_arrays(shape, rs))
     for spec in PROVENANCE:
         data[spec.name] = _column(spec, rs, {**constants, "_status": "ok"})
     return pa.table(data)
@@ -63,9 +71,20 @@ def failed_frame(key: str, rs: Sequence[RowResult], constants: dict[str, Any]) -
 def cache_frame(rs: Sequence[RowResult]) -> pa.Table:
     """Validated outputs by request hash, for `_extract_cache`."""
     outputs = [r.instance.model_dump_json() if r.instance is not None else None for r in rs]
+    trust = [
+        None
+        if r.confidence is None
+        else orjson.dumps(
+            {"confidence": r.confidence, "margins": r.margins, "min_confidence": r.min_confidence}
+        ).decode()
+        for r in rs
+    ]
     data: dict[str, Any] = {}
     for spec in CACHE_COLUMNS:
-        data[spec.name] = (
-            pa.array(outputs, type=pa.string()) if spec.name == "output" else _column(spec, rs, {})
-        )
+        if spec.name == "output":
+            data[spec.name] = pa.array(outputs, type=pa.string())
+        elif spec.name == "trust":
+            data[spec.name] = pa.array(trust, type=pa.string())
+        else:
+            data[spec.name] = _column(spec, rs, {})
     return pa.table(data)

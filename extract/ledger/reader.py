@@ -6,6 +6,7 @@ Every query here decodes its rows by column name. The CLI and `plan` read throug
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,7 @@ class LedgerReader:
 
     def _cached(self, row: dict[str, Any], key: Any, exists: bool) -> RowResult:
         assert self.compiled is not None
+        trust = json.loads(row["trust"]) if row.get("trust") else {}
         return RowResult(
             key=key,
             prompt_hash="",
@@ -167,6 +169,9 @@ class LedgerReader:
             run_id=row["run_id"],
             replaces=exists,
             from_cache=True,
+            confidence=trust.get("confidence"),
+            margins=trust.get("margins"),
+            min_confidence=trust.get("min_confidence"),
         )
 
     def observed(self, schema_hash: str) -> Observed | None:

@@ -23,6 +23,8 @@ from ..errors import SinkError
 from ..results import RowResult, RunSummary
 from ..schema import Column, CompiledSchema, columns_ddl, insert_select
 from ..sql import first_line, ident
+from ..trust.columns import trust_ddl
+from ..trust.shape import model_shape
 from . import frames
 from .journal import Journal
 from .reader import LedgerReader
@@ -89,16 +91,16 @@ class Ledger:
         #: --full-refresh: a fresh answer replaces the cached one of its request
         self.replace_cache = False
         self._select = insert_select(columns)
+        self.shape = model_shape(compiled.model)
         #: tables renamed out of the way because their columns no longer match the schema
         self.archived: list[str] = []
         self.con = connect(path)
         try:
             key_col = f"{ident(key)} {key_type}"
-            self._ensure(
-                table, ", ".join([key_col, columns_ddl(columns), ddl(PROVENANCE)]), archive=True
-            )
+            own = [key_col, columns_ddl(columns), trust_ddl(self.shape), ddl(PROVENANCE)]
+            self._ensure(table, ", ".join(own), archive=True)
             self._ensure(self.errors_table, f"{key_col}, {ddl(ERROR_COLUMNS)}", archive=True)
-            self._ensure(CACHE_TABLE, ddl(CACHE_COLUMNS))
+            self._ensure(CACHE_TABLE, ddl(CACHE_COLUMNS), extend=True)
             self._ensure(RUNS_TABLE, ddl(RUN_COLUMNS))
             # Rows a killed run had finished but not yet written.
             self.commit(self.journal.replay(compiled.model))
@@ -114,12 +116,16 @@ class Ledger:
             self.con.close()
             raise
 
-    def _ensure(self, table: str, columns: str, *, archive: bool = False) -> None:
+    def _ensure(
+        self, table: str, columns: str, *, archive: bool = False, extend: bool = False
+    ) -> None:
         """Create the table, or check that an existing one has exactly these columns.
 
         With `archive`, a table of other columns (the schema changed) is renamed out of the way,
         `<table>__before_<time>`, and a new one is created: nothing is dropped, and every row is
-        requested again since its request hash changed with the schema.
+        requested again since its request hash changed with the schema. With `extend`, a table
+        that has the first of these columns gets the later ones added (a ledger written by an
+        older version: its rows stay as they are).
         """
         query = (
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -139,6 +145,10 @@ class Ledger:
                 self.con.execute(f"ALTER TABLE {ident(table)} RENAME TO {ident(old)}")
                 self.archived.append(old)
                 have = []
+            if have and extend and have == want[: len(have)]:
+                for name, kind in want[len(have) :]:
+                    self.con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {ident(name)} {kind}")
+                have = want
             if not have:
                 self.con.execute(f"CREATE TABLE {ident(table)} ({columns})")
                 return
@@ -179,7 +189,7 @@ class Ledger:
                     )
                 self.con.unregister("__keys")
             if ok:
-                frame = frames.ok_frame(self.key, ok, self.columns, self._constants)
+                frame = frames.ok_frame(self.key, ok, self.columns, self.shape, self._constants)
                 self._insert(self.table, frame, self._select)
             if failed:
                 self._insert(

@@ -75,6 +75,8 @@ CACHE_COLUMNS: list[Spec] = [
     Spec("request_hash", "VARCHAR", lambda r: r.request_hash),
     Spec("output", "VARCHAR"),
     *[Spec(c.name[1:], c.duckdb_type, c.get) for c in PROVENANCE if c.name not in _NOT_CACHED],
+    # the answer's confidence as JSON (grounding depends on the row's text: worked out again)
+    Spec("trust", "VARCHAR"),
 ]
 
 RUN_COLUMNS: list[Spec] = [

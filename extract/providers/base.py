@@ -65,8 +65,10 @@ class Provider:
     string_lengths: ClassVar[bool] = False
     #: a re-ask hands a reply's `reasoning_details` back unchanged (when the reply has them)
     reasoning_details: ClassVar[bool] = True
-    #: the endpoint returns token log-probabilities when asked
-    logprobs: ClassVar[bool] = False
+    #: the endpoint returns token log-probabilities when asked (`run.confidence`); when False
+    #: they are not asked for and `_confidence` stays null. An endpoint that ignores the request
+    #: gives nulls too, and the run says so once.
+    logprobs: ClassVar[bool] = True
     #: the endpoint has a batch API
     batch: ClassVar[bool] = False
 

@@ -112,8 +112,11 @@ class RowLoop:
             return True
         if action == "cached" and known.cached is not None:
             known.cached.prompt_hash = row.prompt_hash
-            self.accept(known.cached)
-            return True
+            # A cached answer that misses a value run.require_grounding now asks for is
+            # requested again, so that it can be re-asked.
+            if self.worker.assessor.regrounded(known.cached, row.texts):
+                self.accept(known.cached)
+                return True
         if row.error is not None:
             self.accept(
                 RowResult(

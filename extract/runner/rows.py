@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
 
 from ..errors import (
     APIError,
@@ -29,6 +32,7 @@ from ..results import RowResult
 from ..schema import CompiledSchema
 from ..transport.base import BodyEncoder, Completion, Transport
 from ..transport.retry import with_retries
+from ..trust.assess import Assessor
 from ..validate import parse_completion, reask
 from .budget import Budget
 from .concurrency import AdaptiveLimit
@@ -45,6 +49,32 @@ class Counter:
     """Requests sent by the whole run (shared by every row)."""
 
     requests: int = 0
+
+
+@dataclass(slots=True)
+class _Answer:
+    """A validated answer and what was learnt about it, kept aside while a row is re-asked."""
+
+    instance: BaseModel | None = None
+    model: str | None = None
+    provider: str | None = None
+    finish_reason: str | None = None
+    confidence: dict[str, Any] | None = None
+    min_confidence: float | None = None
+    margins: dict[str, float] | None = None
+    grounding: dict[str, Any] | None = None
+    ungrounded: int | None = None
+
+    @classmethod
+    def of(cls, r: RowResult) -> _Answer:
+        return cls(*(getattr(r, name) for name in _ANSWER))
+
+    def restore(self, r: RowResult) -> None:
+        for name in _ANSWER:
+            setattr(r, name, getattr(self, name))
+
+
+_ANSWER = tuple(_Answer.__dataclass_fields__)
 
 
 class RowWorker:
@@ -64,6 +94,7 @@ class RowWorker:
         limit: AdaptiveLimit,
         reasoning_details: bool,
         run_id: str,
+        assessor: Assessor,
     ):
         self.transport = transport
         self.compiled = compiled
@@ -76,6 +107,7 @@ class RowWorker:
         self.limit = limit
         self.reasoning_details = reasoning_details
         self.run_id = run_id
+        self.assessor = assessor
         self.sent = Counter()
 
     async def _request(self, body: bytes, result: RowResult) -> Completion:
@@ -117,6 +149,8 @@ class RowWorker:
         started = time.perf_counter()
         max_tokens = self.max_tokens
         last: ExtractError | None = None
+        #: the last valid answer whose required values were not all found (run.ungrounded: flag)
+        flagged: _Answer | None = None
         try:
             for attempt in range(1, self.max_attempts + 1):
                 result.attempts = attempt
@@ -134,7 +168,13 @@ class RowWorker:
                 result.finish_reason = completion.finish_reason
                 try:
                     result.instance = parse_completion(completion, self.compiled)
-                    return result
+                    self.assessor.assess(result, completion, row.texts)
+                    missing = self.assessor.required_missing(result, completion.content or "")
+                    if missing is None:
+                        return result
+                    if self.assessor.keep_ungrounded:
+                        flagged = _Answer.of(result)
+                    raise missing
                 except Refusal as e:
                     last = e
                     break
@@ -154,6 +194,11 @@ class RowWorker:
             result.latency_ms = (time.perf_counter() - started) * 1000
             result.finished_at = dt.datetime.now(dt.UTC)
         assert last is not None
+        if flagged is not None:
+            flagged.restore(result)
+            return result
+        result.instance = None
+        _Answer(None, result.model, result.provider, result.finish_reason).restore(result)
         result.error_class = type(last).__name__
         result.message = str(last)
         result.raw_output = getattr(last, "raw", None) or getattr(last, "body", None) or None

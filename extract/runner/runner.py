@@ -65,6 +65,23 @@ async def _transport(
         yield t
 
 
+def _trust_warnings(pipeline: Pipeline) -> list[str]:
+    """What the run should say once about confidence it could not give."""
+    cfg, assessor = pipeline.config, pipeline.assessor
+    if cfg.run.confidence and not pipeline.provider.logprobs:
+        return [
+            f"run.confidence: provider {pipeline.provider.name!r} gives no token log-probabilities;"
+            " _confidence is null"
+        ]
+    if assessor.without_logprobs:
+        return [
+            f"run.confidence: {assessor.without_logprobs} answer(s) came without usable token "
+            "log-probabilities (the endpoint ignored `logprobs`, or they do not spell the "
+            "answer); their _confidence is null"
+        ]
+    return []
+
+
 def run(
     pipeline: Pipeline,
     *,
@@ -115,6 +132,7 @@ def run(
                     limit=limiter,
                     reasoning_details=provider.reasoning_details,
                     run_id=summary.run_id,
+                    assessor=pipeline.assessor,
                 )
                 loop = RowLoop(
                     pipeline,
@@ -144,6 +162,7 @@ def run(
             elif summary.status == "running":
                 summary.status = "completed"
             summary.ended_at = dt.datetime.now(dt.UTC)
+            summary.warnings.extend(_trust_warnings(pipeline))
             if writer.fatal is None:
                 ledger.save_run(summary)
         if writer.fatal is not None:

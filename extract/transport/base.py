@@ -49,6 +49,8 @@ class Completion:
     model: str | None
     usage: Usage
     latency_ms: float
+    #: `choices[0].logprobs` as the endpoint sent it (None when it sent none)
+    logprobs: Any = None
 
 
 class Transport(Protocol):

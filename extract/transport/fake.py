@@ -48,9 +48,11 @@ def chat_reply(
     prompt_tokens: int = 10,
     completion_tokens: int = 5,
     cost: float | None = None,
+    logprobs: Any = None,
     **message: Any,
 ) -> Reply:
-    """A 200 chat-completions reply whose assistant message says `content`."""
+    """A 200 chat-completions reply whose assistant message says `content` (with `logprobs`:
+    the choice's `logprobs` object, e.g. `{"content": [{"token": ..., "logprob": ...}]}`)."""
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -58,19 +60,20 @@ def chat_reply(
     }
     if cost is not None:
         usage["cost"] = cost
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": content, **message},
+        "finish_reason": finish_reason,
+    }
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
     return Reply(
         body={
             "id": "gen-fake",
             "object": "chat.completion",
             "model": model,
             "provider": provider,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content, **message},
-                    "finish_reason": finish_reason,
-                }
-            ],
+            "choices": [choice],
             "usage": usage,
         }
     )

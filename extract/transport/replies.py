@@ -122,4 +122,5 @@ def parse_reply(
         model=data.get("model"),
         usage=_usage(data.get("usage")),
         latency_ms=latency_ms,
+        logprobs=choice.get("logprobs"),
     )

@@ -11,6 +11,7 @@ shape and calls a function per leaf, so both columns are built by the same walk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
@@ -33,7 +34,19 @@ from ..schema.types import (
 )
 from ..sql import ident
 
-__all__ = ["Fields", "Items", "Leaf", "Shape", "mirror", "model_shape", "shape_arrow", "shape_ddl"]
+__all__ = [
+    "Fields",
+    "Items",
+    "Leaf",
+    "Shape",
+    "field_path",
+    "leaf_paths",
+    "mirror",
+    "model_shape",
+    "shape_arrow",
+    "shape_ddl",
+    "value_at",
+]
 
 
 @dataclass(frozen=True)
@@ -138,3 +151,40 @@ def mirror(shape: Shape, value: Any, leaf: LeafFunction, path: str = "") -> Any:
         return None
     prefix = f"{path}." if path else ""
     return {k: mirror(s, value.get(k), leaf, prefix + k) for k, s in shape.fields}
+
+
+def leaf_paths(shape: Shape, path: str = "") -> dict[str, Leaf]:
+    """Every leaf by its dotted path without list indexes (`line_items.description`): the
+    form a pipeline file names fields in."""
+    if isinstance(shape, Leaf):
+        return {path: shape}
+    if isinstance(shape, Items):
+        return leaf_paths(shape.item, path)
+    out: dict[str, Leaf] = {}
+    prefix = f"{path}." if path else ""
+    for k, s in shape.fields:
+        out.update(leaf_paths(s, prefix + k))
+    return out
+
+
+def field_path(path: str) -> str:
+    """A value's path without its list indexes: `items[2].name` -> `items.name`."""
+    return _INDEX.sub("", path)
+
+
+def value_at(value: Any, path: str) -> Any:
+    """The value at a path that `mirror` gave (`items[2].name`) in a wire-form value."""
+    for part in _PART.finditer(path):
+        name, index = part.group(1), part.group(2)
+        if name is not None:
+            value = value.get(name) if isinstance(value, dict) else None
+        elif isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            value = None
+    return value
+
+
+_INDEX = re.compile(r"\[\d+\]")
+# a field key (any characters but . and [) or a list index
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

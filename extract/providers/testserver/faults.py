@@ -43,6 +43,9 @@ class ServerConfig:
     retry_after: str = "0"
     api_key: str | None = None
     seed: int = 0
+    #: answer `logprobs: true` with made-up token log-probabilities (False: ignore it, as some
+    #: providers do)
+    logprobs: bool = True
 
     def __post_init__(self) -> None:
         _check_faults(self.faults)

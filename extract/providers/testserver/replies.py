@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from typing import Any
 
@@ -201,6 +202,11 @@ def reply(
     }
     if error is not None:
         choice["error"] = error
+    if body.get("logprobs") is True and state.config.logprobs and content:
+        top = body.get("top_logprobs")
+        choice["logprobs"] = {
+            "content": fake_logprobs(content, row, top if isinstance(top, int) else 0)
+        }
     payload: dict[str, Any] = {
         "id": gen_id,
         "provider": "fake",
@@ -224,6 +230,36 @@ def reply(
     state.completion_tokens += completion_tokens
     state.cost += cost
     return json_response(200, payload, headers={"X-Generation-Id": gen_id})
+
+
+def fake_logprobs(content: str, seed: bytes, top: int) -> list[dict[str, Any]]:
+    """Made-up token log-probabilities for `content`, the same for the same seed: the content's
+    UTF-8 bytes cut into 1-6 byte tokens (a cut may split a character, as real tokenizers do:
+    `token` is then the lossy text, `bytes` exact), each with a log-probability in [-2, 0) and
+    `top` alternatives less likely than it."""
+    rng = random.Random(seed)
+    data = content.encode("utf-8")
+    tokens: list[dict[str, Any]] = []
+    i = 0
+    while i < len(data):
+        piece = data[i : i + rng.randint(1, 6)]
+        i += len(piece)
+        # mostly sure, sometimes not: log-probabilities near 0 with a tail
+        logprob = -min(2.0, rng.expovariate(20.0))
+        alternatives = [
+            {"token": f"<alt{n}>", "bytes": list(f"<alt{n}>".encode()),
+             "logprob": logprob - 0.5 - n - rng.random()}
+            for n in range(max(0, top - 1))
+        ]  # fmt: skip
+        chosen = {"token": piece.decode("utf-8", "replace"), "bytes": list(piece)}
+        tokens.append(
+            {
+                **chosen,
+                "logprob": logprob,
+                "top_logprobs": [{**chosen, "logprob": logprob}, *alternatives],
+            }
+        )
+    return tokens
 
 
 def _break(answer: Any, prepared: Prepared | None) -> Any:
