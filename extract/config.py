@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = [
+    "EvalConfig",
+    "EvalFieldConfig",
     "LocalServerConfig",
     "ModelConfig",
     "OutputConfig",
@@ -94,8 +96,8 @@ class LocalServerConfig(_Strict):
     threads: int | None = Field(default=None, ge=1, le=1024)
     #: requests decoded at once; above 1 the answers stop being byte-identical between runs
     parallel: int = Field(default=1, ge=1, le=64)
-    #: llama.cpp's name of a built-in chat template; null: `gemma` for the bundled model, the
-    #: GGUF file's own template for a `path`
+    #: llama.cpp's name of a built-in chat template; null: the GGUF file's own template (the
+    #: bundled model carries one)
     chat_template: str | None = None
     #: seconds to wait for the server to load the model and answer GET /health
     start_timeout_s: float = Field(default=120, gt=0)
@@ -122,7 +124,7 @@ class ModelConfig(_Strict):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=300, gt=0)
     price: PriceConfig | None = None
-    #: provider local: a GGUF model file of your own instead of the bundled Gemma 3 270M
+    #: provider local: a GGUF model file of your own instead of the bundled Qwen2.5-Coder-1.5B
     path: Path | None = None
     #: provider local: options of the llama-server that extract starts
     local: LocalServerConfig = Field(default_factory=LocalServerConfig)
@@ -178,6 +180,47 @@ class OutputConfig(_Strict):
         return self
 
 
+#: how `extract eval` compares a field's values (extract/evaluate/match.py)
+EvalMode = Literal["exact", "normalized", "numeric", "date", "set", "enum", "fuzzy"]
+
+
+class EvalFieldConfig(_Strict):
+    """How `extract eval` compares one field; unset, the mode follows the field's type."""
+
+    mode: EvalMode | None = None
+    #: numeric: the largest absolute difference still counted as equal
+    tolerance: float | None = Field(default=None, ge=0)
+    #: numeric: the largest difference relative to the expected value still counted as equal
+    relative: float | None = Field(default=None, ge=0)
+    #: fuzzy: the least similarity (rapidfuzz ratio / 100) counted as equal
+    threshold: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_options(self) -> EvalFieldConfig:
+        numeric = self.tolerance is not None or self.relative is not None
+        if numeric and self.mode not in (None, "numeric"):
+            raise ValueError("'tolerance' and 'relative' belong to mode numeric")
+        if self.threshold is not None and self.mode not in (None, "fuzzy"):
+            raise ValueError("'threshold' belongs to mode fuzzy")
+        if numeric and self.threshold is not None:
+            raise ValueError("'threshold' (fuzzy) and 'tolerance' (numeric) exclude each other")
+        return self
+
+
+class EvalConfig(_Strict):
+    """`extract eval`: the labels a run is compared with, and how each field is compared."""
+
+    #: the labels file (CSV, Parquet, JSONL, or DuckDB `file.duckdb:table`), relative to the
+    #: pipeline file's folder
+    labels: Path | None = None
+    #: the table, for a DuckDB labels file
+    labels_table: str | None = None
+    #: per field (a dotted path such as `customer.email`): how it is compared
+    fields: dict[str, EvalFieldConfig] = Field(default_factory=dict)
+    #: `extract eval` exits 6 when the overall accuracy is below this
+    min_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
 class PipelineConfig(_Strict):
     """A validated pipeline file."""
 
@@ -188,6 +231,8 @@ class PipelineConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig
+    #: `extract eval`'s section; excluded from config_hash, since it does not shape a run
+    evaluation: EvalConfig | None = Field(default=None, alias="eval", exclude=True)
 
     #: the file this was loaded from (not part of the file itself)
     file: Path = Field(default=Path("pipeline.yaml"), exclude=True)

@@ -145,7 +145,7 @@ def test_readme_commands() -> None:
         ).fetchall()
         assert keys == [(i,) for i in range(1, 11)]
         assert con.execute("select distinct _model from contacts").fetchall() == [
-            ("gemma-3-270m-q4_k_m",)
+            ("qwen2.5-coder-1.5b-instruct-q4_k_m",)
         ]
     finally:
         con.close()

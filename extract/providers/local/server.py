@@ -27,9 +27,7 @@ from ..base import stop_process
 from .build import LocalFiles, cache_dir, last_line
 
 #: the name the bundled model answers to (the `model` of each reply, the `_model` column)
-MODEL_ALIAS = "gemma-3-270m-q4_k_m"
-#: the bundled model has no chat template of its own; llama.cpp's built-in `gemma` one fits it
-BUNDLED_CHAT_TEMPLATE = "gemma"
+MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 
 def _free_port() -> int:
@@ -71,11 +69,11 @@ def server_command(files: LocalFiles, options: LocalServerConfig, port: int) -> 
         "--no-cache-prompt",
         "--no-webui",
     ]
-    template = options.chat_template or (BUNDLED_CHAT_TEMPLATE if files.bundled else None)
-    if template is not None:
+    if options.chat_template is not None:
         # a built-in template by name; the Jinja engine would want the file's own template
-        cmd += ["--no-jinja", "--chat-template", template]
+        cmd += ["--no-jinja", "--chat-template", options.chat_template]
     else:
+        # the GGUF's own template, the bundled model's included: the one it was tuned with
         cmd += ["--jinja"]
     return cmd
 
@@ -192,6 +190,12 @@ def check_schema(base_url: str, response_format: dict[str, Any], *, where: str =
         raise ConfigError(f"the local model server failed a test request: {e}") from e
 
 
+#: what llama-server's Jinja path puts before a schema error: it blames the chat template, which is
+#: not the problem, so it is dropped
+_JINJA_PREFIX = "Unable to generate parser for this template. Automatic parser generation failed: "
+
+
 def _server_message(error: RowRejected) -> str:
     # one line: the CLI prints one line per problem
-    return str(error).removeprefix(f"HTTP {error.status}: ").replace("\n", " ")
+    message = str(error).removeprefix(f"HTTP {error.status}: ").removeprefix(_JINJA_PREFIX)
+    return message.replace("\n", " ")
