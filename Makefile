@@ -22,6 +22,7 @@ local: $(BIN)/extract
 demo: local
 	$(BIN)/extract run pipelines/demo.yaml || [ $$? -eq 3 ]
 	$(BIN)/python -c "import duckdb; c = duckdb.connect('out/demo.duckdb', read_only=True); c.sql('select id, name, email, company, topics, urgent, _attempts as attempts from contacts order by id').show(max_width=200); c.sql('select id, _error_class as error, _attempts as attempts from contacts_errors order by id').show()"
+	$(BIN)/extract eval pipelines/demo.yaml
 
 lint: $(BIN)/extract
 	$(BIN)/ruff check .

