@@ -21,8 +21,9 @@ local: $(BIN)/extract
 # Exit code 3 (some rows in the errors table) is a normal outcome for the small demo model.
 demo: local
 	$(BIN)/extract run pipelines/demo.yaml || [ $$? -eq 3 ]
-	$(BIN)/python -c "import duckdb; c = duckdb.connect('out/demo.duckdb', read_only=True); c.sql('select id, name, email, company, topics, urgent, _attempts as attempts from contacts order by id').show(max_width=200); c.sql('select id, _error_class as error, _attempts as attempts from contacts_errors order by id').show()"
+	$(BIN)/python -c "import duckdb; c = duckdb.connect('out/demo.duckdb', read_only=True); c.sql('select id, name, email, company, topics, urgent, round(_min_confidence, 3) as min_confidence, _ungrounded as not_in_text from contacts order by id').show(max_width=200); c.sql('select id, _error_class as error, _attempts as attempts from contacts_errors order by id').show()"
 	$(BIN)/extract eval pipelines/demo.yaml
+	$(BIN)/extract report pipelines/demo.yaml
 
 lint: $(BIN)/extract
 	$(BIN)/ruff check .
