@@ -46,7 +46,7 @@ def test_exported_names_are_complete() -> None:
 
 def test_exit_codes_documented_in_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    for code in ("0", "1", "2", "3", "4", "5", "130"):
+    for code in ("0", "1", "2", "3", "4", "5", "6", "130"):
         assert re.search(rf"^\| {code} \| ", readme, re.M), code
 
 
@@ -125,7 +125,7 @@ def test_readme_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Set-up: two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
-    assert commands == ["make demo", "make test"]
+    assert [c for c in commands if c] == ["make demo", "make test"]
     ci = (ROOT / ".ci/run").read_text()
     assert "make local" in ci and "make test" in ci
     dry = subprocess.run(["make", "-n", "test"], capture_output=True, text=True, cwd=ROOT)
@@ -147,9 +147,23 @@ def test_readme_commands() -> None:
         assert con.execute("select distinct _model from contacts").fetchall() == [
             ("qwen2.5-coder-1.5b-instruct-q4_k_m",)
         ]
+        # confidence was asked for and the local model gives it; every row is grounded
+        nulls = con.execute(
+            "select count(*) filter (_min_confidence is null), count(*) filter "
+            "(_ungrounded is null) from contacts"
+        ).fetchall()
+        assert nulls == [(0, 0)]
+        (evaluated,) = con.execute(
+            "select count(*) from contacts_eval where field = '*'"
+        ).fetchone()
+        assert evaluated == 1
     finally:
         con.close()
     assert "local model ready: " in r.stdout and "topics" in r.stdout
+    # the eval table against the demo's labels, then the report's path
+    assert "\noverall " in r.stdout and "calibration" in r.stdout
+    assert r.stdout.rstrip().endswith("out/contacts_report.html")
+    assert (ROOT / "out/contacts_report.html").is_file()
 
 
 @pytest.mark.slow
