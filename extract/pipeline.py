@@ -153,7 +153,12 @@ def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
                 "another name"
             )
         source.check_keys()
-        assessor = Assessor(config, compiled, logprobs=provider.logprobs)
+        assessor = Assessor(
+            config,
+            compiled,
+            logprobs=provider.logprobs,
+            before_grammar=provider.logprobs_before_grammar,
+        )
     except BaseException:
         source.close()
         raise

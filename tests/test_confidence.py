@@ -944,3 +944,26 @@ def test_malformed_alternatives_are_no_alternatives() -> None:
 )
 def test_tokens_from_reply_none_when_absent_empty_or_malformed(logprobs: Any) -> None:
     assert tokens_from_reply(logprobs) is None
+
+
+def test_after_grammar_drops_what_the_grammar_refused_and_renormalises() -> None:
+    from extract.trust.confidence import after_grammar
+
+    def alt(text: str, p: float) -> dict[str, Any]:
+        return {"token": text, "bytes": list(text.encode()), "logprob": math.log(p)}
+
+    tokens = [
+        # the grammar refused "\n" and "Anna" (ranked above the chosen "{"): 0.2 / (0.2 + 0.05)
+        TokenLogprob("{", math.log(0.2), b"{", (alt("\n", 0.5), alt("Anna", 0.25), alt("{", 0.2),
+                                                alt("[", 0.05))),
+        # forced: every alternative ranked above it
+        TokenLogprob("ORD-", math.log(1e-9), b"ORD-", (alt("order", 0.6), alt("#", 0.3))),
+        # the top choice stays the top choice, renormalised over the alternatives shown
+        TokenLogprob("a", math.log(0.9), b"a", (alt("a", 0.9), alt("b", 0.06))),
+    ]  # fmt: skip
+    first, forced, top = after_grammar(tokens)
+    assert math.isclose(math.exp(first.logprob), 0.2 / 0.25)
+    assert [(a.token, round(math.exp(a.logprob), 9)) for a in first.top] == [("[", 0.2)]
+    assert forced.logprob == 0.0 and forced.top == ()
+    assert math.isclose(math.exp(top.logprob), 0.9 / 0.96)
+    assert [a.token for a in top.top] == ["b"]

@@ -113,7 +113,9 @@ def server() -> Iterator[ServerThread]:
 
 @pytest.fixture(autouse=True)
 def clean(server: ServerThread) -> Iterator[None]:
-    server.configure(faults={}, latency_ms=0, jitter_ms=0, api_key=None, retry_after="0", seed=0)
+    server.configure(
+        faults={}, latency_ms=0, jitter_ms=0, api_key=None, retry_after="0", seed=0, logprobs=True
+    )
     server.reset()
     yield
 
@@ -158,6 +160,25 @@ def test_reply_has_the_openrouter_shape_and_the_expected_answer(server: ServerTh
         },
     }
     assert usage_cost(1_000_000, 1_000_000) == pytest.approx(0.195 + 1.56)
+
+
+def test_logprobs_spell_the_answer_and_are_the_same_each_time(server: ServerThread) -> None:
+    body = {**request_body(), "logprobs": True, "top_logprobs": 3}
+    data = complete(server, body).json
+    choice = data["choices"][0]
+    tokens = choice["logprobs"]["content"]
+    content = choice["message"]["content"].encode()
+    assert b"".join(bytes(t["bytes"]) for t in tokens) == content
+    assert all(-2 <= t["logprob"] < 0 for t in tokens)
+    for t in tokens:
+        top = t["top_logprobs"]
+        assert len(top) == 3 and top[0]["bytes"] == t["bytes"]
+        assert all(alt["logprob"] < t["logprob"] for alt in top[1:])
+    assert complete(server, body).json["choices"][0]["logprobs"] == choice["logprobs"]
+    # not asked for, or a server configured as a provider that ignores it: no logprobs
+    assert "logprobs" not in complete(server, request_body()).json["choices"][0]
+    server.configure(logprobs=False)
+    assert "logprobs" not in complete(server, body).json["choices"][0]
 
 
 def test_same_request_same_answer_other_seed_other_answer(server: ServerThread) -> None:

@@ -304,3 +304,26 @@ def test_an_older_cache_table_gets_the_trust_column(pipeline: Path) -> None:
     assert summary.rows_ok == 2
     cached = read(pipeline, "SELECT count(*) AS n FROM _extract_cache WHERE trust IS NOT NULL")
     assert cached == [{"n": 2}]
+
+
+def test_over_real_http_the_test_server_gives_confidence(
+    pipeline: Path, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same run through aiohttp against the project's test server on 127.0.0.1."""
+    monkeypatch.setenv("TEST_KEY", "sk-test-secret")
+    summary = extract.run_pipeline(
+        pipeline,
+        {"model.base_url": server.base_url, "model.api_key_env": "TEST_KEY",
+         "run.confidence": True},
+        ROWS,
+    )  # fmt: skip
+    assert summary.rows_ok == 2 and summary.warnings == []
+    for row in trust(pipeline):
+        leaves = [
+            row["_confidence"]["name"],
+            row["_confidence"]["age"],
+            *row["_confidence"]["tags"],
+        ]
+        assert all(0 < p <= 1 for p in leaves)
+        assert math.isclose(row["_min_confidence"], min([*leaves, row["_confidence"]["kind"]]))
+        assert 0 <= row["_margins"]["kind"] <= 1

@@ -69,6 +69,9 @@ class Provider:
     #: they are not asked for and `_confidence` stays null. An endpoint that ignores the request
     #: gives nulls too, and the run says so once.
     logprobs: ClassVar[bool] = True
+    #: its log-probabilities are the model's before the grammar of the schema restricted each
+    #: token (llama-server): at temperature 0 they are renormalised over what it allowed
+    logprobs_before_grammar: ClassVar[bool] = False
     #: the endpoint has a batch API
     batch: ClassVar[bool] = False
 

@@ -16,7 +16,7 @@ from ..errors import ConfigError, Ungrounded
 from ..results import RowResult
 from ..schema import CompiledSchema
 from ..transport.base import Completion
-from .confidence import tokens_from_reply, value_confidence
+from .confidence import after_grammar, tokens_from_reply, value_confidence
 from .grounding import ground
 from .shape import field_path, leaf_paths, mirror, model_shape, value_at
 
@@ -32,12 +32,22 @@ GROUNDED_KINDS = frozenset(
 class Assessor:
     """Confidence and grounding for one pipeline's answers."""
 
-    def __init__(self, config: PipelineConfig, compiled: CompiledSchema, *, logprobs: bool):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        compiled: CompiledSchema,
+        *,
+        logprobs: bool,
+        before_grammar: bool = False,
+    ):
         run = config.run
         self.compiled = compiled
         self.shape = model_shape(compiled.model)
         #: logprobs are asked for: the run wants them and the provider gives them
         self.confidence = run.confidence and logprobs
+        #: renormalise each token over what the grammar allowed (see `after_grammar`): only
+        #: sound for greedy decoding, where every better-ranked token must have been refused
+        self.renormalise = before_grammar and config.model.temperature == 0
         self.grounding = run.grounding or bool(run.require_grounding)
         self.required = set(run.require_grounding)
         self.keep_ungrounded = run.ungrounded == "flag"
@@ -69,6 +79,8 @@ class Assessor:
         if completion is not None and self.confidence:
             found = None
             tokens = tokens_from_reply(completion.logprobs)
+            if tokens is not None and self.renormalise:
+                tokens = after_grammar(tokens)
             if tokens is not None and completion.content is not None:
                 found = value_confidence(completion.content, tokens, self.shape)
             if found is None:

@@ -23,7 +23,14 @@ from typing import Any, NamedTuple
 from .shape import Fields, Leaf, mirror
 from .spans import Span, SpanDict, SpanList, parse_spans
 
-__all__ = ["Alternative", "Confidence", "TokenLogprob", "tokens_from_reply", "value_confidence"]
+__all__ = [
+    "Alternative",
+    "Confidence",
+    "TokenLogprob",
+    "after_grammar",
+    "tokens_from_reply",
+    "value_confidence",
+]
 
 
 class Alternative(NamedTuple):
@@ -97,6 +104,36 @@ class Confidence:
     values: dict[str, Any]
     margins: dict[str, float]
     minimum: float | None
+
+
+def after_grammar(tokens: list[TokenLogprob]) -> list[TokenLogprob]:
+    """The tokens' probabilities renormalised over what a grammar let the model choose.
+
+    llama-server reports the model's distribution *before* its grammar (the compiled schema)
+    restricts the next token: a token the grammar forces, such as the `ORD-` a pattern demands,
+    scores near 0 though it was the only choice. Decoding greedily (temperature 0), the chosen
+    token is the likeliest one the grammar allowed, so every alternative ranked above it was
+    refused: those are dropped, and the chosen token and the alternatives below it are
+    renormalised among themselves (mass outside `top_logprobs` is unknown and left out). A token
+    whose alternatives all ranked above it was forced: probability 1.
+    """
+    out = []
+    for t in tokens:
+        chosen = t.bytes if t.bytes is not None else t.token.encode("utf-8")
+        below = [
+            a
+            for a in t.top
+            if a.logprob <= t.logprob
+            and (a.bytes if a.bytes is not None else a.token.encode("utf-8")) != chosen
+        ]
+        log_total = math.log(math.exp(t.logprob) + sum(math.exp(a.logprob) for a in below))
+        kept = [
+            {"token": a.token, "bytes": None if a.bytes is None else list(a.bytes),
+             "logprob": a.logprob - log_total}
+            for a in below
+        ]  # fmt: skip
+        out.append(TokenLogprob(t.token, t.logprob - log_total, t.bytes, tuple(kept)))
+    return out
 
 
 def tokens_from_reply(logprobs: Any) -> list[TokenLogprob] | None:

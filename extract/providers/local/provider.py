@@ -26,6 +26,7 @@ class Local(Provider):
     string_lengths = True
     reasoning_details = False
     logprobs = True
+    logprobs_before_grammar = True
 
     #: where preparing and starting report what they do
     progress: Progress = staticmethod(stderr_progress)
