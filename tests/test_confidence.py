@@ -866,7 +866,7 @@ def test_aliases_are_the_keys() -> None:
 @pytest.mark.parametrize(
     "entries",
     [
-        [tok(" ", 1.0), *PERSON_TOKENS],  # a token the content does not have
+        [tok("x", 1.0), *PERSON_TOKENS],  # a token the content does not have
         PERSON_TOKENS[:-1],  # one missing
         PERSON_TOKENS[::-1],  # out of order
         [],
@@ -967,3 +967,20 @@ def test_after_grammar_drops_what_the_grammar_refused_and_renormalises() -> None
     assert forced.logprob == 0.0 and forced.top == ()
     assert math.isclose(math.exp(top.logprob), 0.9 / 0.96)
     assert [a.token for a in top.top] == ["b"]
+
+
+def test_whitespace_the_server_stripped_from_content_is_allowed_for() -> None:
+    class Small(BaseModel):
+        name: str
+
+    shape = model_shape(Small)
+    pieces = [('{"name": "', -0.1), ("Ann", math.log(0.5)), ('"}', -0.1), ("\n\n", -0.2)]
+    tokens = [TokenLogprob(t, lp, t.encode()) for t, lp in pieces]
+    found = value_confidence('{"name": "Ann"}', tokens, shape)
+    assert found is not None and math.isclose(found.values["name"], 0.5)
+    lead = [TokenLogprob(" \n", -0.1, b" \n"), *tokens[:3]]
+    found = value_confidence('{"name": "Ann"}', lead, shape)
+    assert found is not None and math.isclose(found.values["name"], 0.5)
+    # anything but whitespace left over: the tokens are of something else
+    other = [*tokens[:3], TokenLogprob("x", -0.1, b"x")]
+    assert value_confidence('{"name": "Ann"}', other, shape) is None

@@ -17,16 +17,10 @@ from ..results import RowResult
 from ..schema import CompiledSchema
 from ..transport.base import Completion
 from .confidence import after_grammar, tokens_from_reply, value_confidence
-from .grounding import ground
+from .grounding import GROUNDABLE_KINDS, ground
 from .shape import field_path, leaf_paths, mirror, model_shape, value_at
 
-__all__ = ["GROUNDED_KINDS", "Assessor"]
-
-#: leaf kinds whose values are searched for in the input text (not enums, booleans, json)
-GROUNDED_KINDS = frozenset(
-    {"str", "email", "url", "uuid", "ipv4", "ipv6", "int", "float", "decimal", "date",
-     "datetime", "datetime_aware", "datetime_naive", "time"}
-)  # fmt: skip
+__all__ = ["Assessor"]
 
 
 class Assessor:
@@ -56,8 +50,8 @@ class Assessor:
         leaves = leaf_paths(self.shape)
         for path in run.require_grounding:
             leaf = leaves.get(path)
-            if leaf is None or leaf.kind not in GROUNDED_KINDS:
-                grounded = sorted(p for p, lf in leaves.items() if lf.kind in GROUNDED_KINDS)
+            if leaf is None or leaf.kind not in GROUNDABLE_KINDS:
+                grounded = sorted(p for p, lf in leaves.items() if lf.kind in GROUNDABLE_KINDS)
                 why = (
                     "is not a field"
                     if leaf is None

@@ -214,16 +214,22 @@ def value_confidence(content: str, tokens: list[TokenLogprob], shape: Fields) ->
     key missing from the answer gives None. The result is capped at 1.0, so that a logprob a
     rounding error above 0 cannot make a probability above 1.
 
-    None when the tokens' bytes do not spell `content` exactly (the provider sent logprobs of
-    something else, or dropped some) or `content` holds no JSON object: the caller stores nulls.
+    None when the tokens' bytes do not spell `content` exactly, whitespace around it aside (the
+    provider sent logprobs of something else, or dropped some) or `content` holds no JSON object: the caller stores nulls.
     """
     try:
         data = content.encode("utf-8")
         pieces = [t.token.encode("utf-8") if t.bytes is None else t.bytes for t in tokens]
     except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form, so no token spells it
         return None
-    if b"".join(pieces) != data:
-        return None
+    joined = b"".join(pieces)
+    shift = 0
+    if joined != data:
+        # llama-server strips the whitespace a model writes after (or before) the object from
+        # `content` but not from the tokens: the same answer, offset by what was stripped
+        shift = joined.find(data) if data.strip() else -1
+        if shift < 0 or joined[:shift].strip() or joined[shift + len(data) :].strip():
+            return None
     try:
         tree = parse_spans(content)
     except ValueError:
@@ -243,6 +249,7 @@ def value_confidence(content: str, tokens: list[TokenLogprob], shape: Fields) ->
             start, end = start + 1, end - 1  # quotes are one byte and one character each
         if to_byte is not None:
             start, end = to_byte(start), to_byte(end)
+        start, end = start + shift, end + shift
         # tokens are in order and their ends never decrease, so the overlapping ones are the
         # run from the first ending after `start` to the last starting before `end`
         lo, hi = bisect_right(ends, start), bisect_left(starts, end)

@@ -15,35 +15,19 @@ of that column, so `texts[column][start:end]` is the matched source text.
 
 How each stage works:
 
-- Folding (strings): Unicode NFKC, casefold, whitespace runs collapsed to one space, punctuation,
-  symbols and control characters dropped (letters, digits and their marks kept). The folded text
-  keeps a map from each of its characters back to the original characters it came from, so a
-  match maps back to offsets that cover the matched original characters and never start or end
-  on whitespace or punctuation. Folding works per base character plus its combining marks, and
-  the value goes through the same function, so `e` + U+0301 in the text meets a precomposed `é`
-  in the value.
-- Numbers (int, float, decimal; decimals travel as strings on the wire): number tokens are read
-  from the text with the usual conventions: `,` `.` `'` and spaces as thousands separators
-  (groups of exactly three digits), `,` or `.` as the decimal mark, a sign directly before
-  (a `-` right after a letter or digit is a hyphen, as in `INV-2024-42`), currency symbols and
-  units around. An ambiguous token has every reading (`1,500` is 1500 and 1.5). A token written
-  exactly as the value is `exact`; one with an equal reading is `normalized`. Only whole tokens
-  count: 42 does not match `142`, `4.2` or `1 042`.
-- Dates and times (ISO text on the wire): dates in the text in ISO, `01.03.2024` (day first),
-  `01/03/2024` and `01-03-2024` (either reading), two-digit years, and with month names in
-  English, German, French, Spanish, Italian and Dutch (`1 March 2024`, `March 1, 2024`,
-  `1. März 2024`, `1er mars 2024`). A datetime needs its clock time written right after the date
-  (`2024-03-01T10:00`, `1 March 2024, 10:00 am`), unless its time is midnight and none is
-  written; the UTC offset is not compared. Times: `10:30`, `10:30:15`, `9am`, `10:30 p.m.`,
-  `21h15`. As written counts only when not glued to other digits; any other match is
-  `normalized`.
+- Folding (strings): Unicode NFKC, casefold, whitespace collapsed, punctuation and symbols
+  dropped, with a map back to original offsets: `folding.py`.
+- Numbers (int, float, decimal): the text's number tokens, each with every reading under the
+  usual separator conventions; only whole tokens count: `numerals.py`.
+- Dates and times: ISO, numeric and month-name dates in six languages, clock times, and a
+  datetime's time written right after its date: `dates.py`.
 - Fuzzy (kind `str` only, values of at least 4 folded non-space characters): rapidfuzz
   `fuzz.partial_ratio_alignment` of the folded value against each folded column, cutoff
   `FUZZY_CUTOFF` = 90; the best score over the columns wins (ties: the earlier column). The
   window it returns has the value's length, so its edges are then moved by up to a tenth of the
   value's length to the span of least Levenshtein distance (ties: word edges), which recovers a
   dropped or doubled letter at an edge, and an edge left that near inside a word goes to the
-  word's edge.
+  word's edge. This search is here (`_find_fuzzy`, `_refine`).
 
 Why 90: partial_ratio is an Indel similarity, where a changed character costs 2 of the
 2 x len characters compared, so one changed character scores 100 x (1 - 1/len). 90 lets a value
@@ -65,18 +49,25 @@ row on first use, in a `Texts` built once per row; `ground` builds one from a pl
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from functools import cached_property, lru_cache
+from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
+from .dates import (
+    Clock,
+    DateOccurrence,
+    clock_after,
+    clock_times,
+    date_occurrences,
+    parse_temporal,
+)
+from .folding import Folded, fold, fold_map
+from .numerals import NumberToken, as_decimal, as_written, number_tokens, numbers_around
 from .shape import Fields, Leaf, Shape, field_path, leaf_paths, mirror
 
 __all__ = [
@@ -128,430 +119,8 @@ class Found:
 NOT_FOUND = Found("none")
 
 
-# --------------------------------------------------------------------------------------------
-# folding with an index map
-
-
-@dataclass(frozen=True, slots=True)
-class _Folded:
-    """A folded text and the map back to the original, by segments rather than per character
-    (a 20 KB text is some hundred segments, not 40,000 ints).
-
-    Segment j starts at folded offset `at[j]`. With `ends[j]` = -1 it is a run copied one to one
-    from original offset `origin[j]`; otherwise it is what one original cluster
-    `origin[j]:ends[j]` folded to (a ligature, a letter and its marks, a collapsed space)."""
-
-    text: str
-    at: list[int]
-    origin: list[int]
-    ends: list[int]
-
-    def _char(self, i: int) -> tuple[int, int]:
-        j = bisect_right(self.at, i) - 1
-        if self.ends[j] < 0:
-            start = self.origin[j] + i - self.at[j]
-            return start, start + 1
-        return self.origin[j], self.ends[j]
-
-    def span(self, a: int, b: int) -> tuple[int, int]:
-        """The original span of folded characters a:b (b > a)."""
-        return self._char(a)[0], self._char(b - 1)[1]
-
-
-# ASCII words joined by single spaces fold by lower() alone, one regex match for a whole phrase.
-# A last letter followed by a non-ASCII character is left out: that may be a combining mark
-# belonging to it, so it goes to the per-character path with its marks.
-_FAST_RUN = re.compile(r"(?:[0-9A-Za-z]+ )*[0-9A-Za-z]+(?![^\x00-\x7f])")
-_ASCII_SPACE = re.compile(r"\s")
-
-
-@lru_cache(maxsize=8192)
-def _fold_piece(piece: str) -> str:
-    """One base character and its combining marks, folded: "" when it is dropped."""
-    if piece.isspace():
-        return " "
-    # NFKC again after casefold: casefolding can leave text that is not NFKC (Unicode's
-    # NFKC_Casefold does the same)
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", piece).casefold())
-    out: list[str] = []
-    kept_base = False
-    for ch in folded:
-        major = unicodedata.category(ch)[0]
-        if major in "LN":
-            out.append(ch)
-            kept_base = True
-        elif major == "M":
-            # a mark only with a kept letter: an emoji's variation selector is a mark too
-            if kept_base:
-                out.append(ch)
-        else:
-            kept_base = False
-            if ch.isspace():
-                out.append(" ")
-    return "".join(out)
-
-
-class _Folder:
-    """Builds a `_Folded`: ASCII phrase runs in `fold`, everything else cluster by cluster in
-    `gap`. Whitespace is emitted lazily (`pending`), so runs collapse to one space and none
-    leads or trails."""
-
-    __slots__ = ("at", "ends", "origin", "parts", "pending", "size", "text")
-
-    def __init__(self, text: str):
-        self.text = text
-        self.parts: list[str] = []
-        self.at: list[int] = []
-        self.origin: list[int] = []
-        self.ends: list[int] = []
-        self.size = 0
-        # offset of a whitespace character the next emitted text must be preceded by, or -1
-        self.pending = -1
-
-    def emit(self, folded: str, start: int, end: int) -> None:
-        """Append `folded`, from original `start:end` (end -1: copied one to one from start)."""
-        if self.pending >= 0:
-            if self.size:
-                self.parts.append(" ")
-                self.at.append(self.size)
-                self.origin.append(self.pending)
-                self.ends.append(self.pending + 1)
-                self.size += 1
-            self.pending = -1
-        self.parts.append(folded)
-        self.at.append(self.size)
-        self.origin.append(start)
-        self.ends.append(end)
-        self.size += len(folded)
-
-    def gap(self, a: int, b: int) -> None:
-        """Fold text[a:b], which holds no ASCII phrase run and some non-ASCII character."""
-        text = self.text
-        i = a
-        while i < b:
-            j = i + 1
-            while j < b and unicodedata.category(text[j])[0] == "M":
-                j += 1
-            folded = _fold_piece(text[i:j])
-            if folded == " ":
-                if self.pending < 0:
-                    self.pending = i
-            elif " " not in folded:
-                if folded:
-                    self.emit(folded, i, j)
-            else:  # NFKC may expand to spaced text: "\u2474" is "(1)", "\u33a1" "m2"
-                for ch in folded:
-                    if ch != " ":
-                        self.emit(ch, i, j)
-                    elif self.pending < 0:
-                        self.pending = i
-            i = j
-
-    def fold(self) -> _Folded:
-        text = self.text
-        ascii_only = text.isascii()
-        pos = 0
-        for m in _FAST_RUN.finditer(text):
-            a, b = m.span()
-            if a > pos:
-                if ascii_only or text[pos:a].isascii():
-                    # only punctuation, symbols and whitespace: letters and digits are in runs
-                    if self.pending < 0 and (space := _ASCII_SPACE.search(text, pos, a)):
-                        self.pending = space.start()
-                else:
-                    self.gap(pos, a)
-            self.emit(m.group().lower(), a, -1)
-            pos = b
-        if pos < len(text) and not (ascii_only or text[pos:].isascii()):
-            self.gap(pos, len(text))
-        return _Folded("".join(self.parts), self.at, self.origin, self.ends)
-
-
-def _fold(text: str) -> _Folded:
-    """`text` folded (see the module docstring), with the map back to original offsets."""
-    return _Folder(text).fold()
-
-
-_ASCII_DROPPED = re.compile(r"[^0-9A-Za-z\s]+")
-_ASCII_SPACES = re.compile(r"\s+")
-
-
-def fold(text: str) -> str:
-    """`text` as the normalized stage compares it (NFKC, casefold, spaces, no punctuation)."""
-    if text.isascii():
-        # what _fold gives, by two substitutions instead of building a map: every value is
-        # folded, and most are short ASCII strings
-        return _ASCII_SPACES.sub(" ", _ASCII_DROPPED.sub("", text)).strip().lower()
-    return _fold(text).text
-
-
-# --------------------------------------------------------------------------------------------
-# numbers
-
-_SPACES = " \u00a0\u2009\u202f"
-_SEPARATORS = ".,'\u2019" + _SPACES
-_NUMBER_RUN = re.compile(r"\d+(?:[.,'\u2019 \u00a0\u2009\u202f]\d+)*")
-_NUMBER_PART = re.compile(r"\d+(?:[.,'\u2019]\d+)*")
-_SEPARATOR = re.compile(r"[.,'\u2019 \u00a0\u2009\u202f]")
-_SIGNS = "-\u2212+"  # hyphen-minus, the minus sign, plus
-
-_NumberToken = tuple[int, int, tuple[Decimal, ...]]
-
-
-def _thousands(head: str, groups: list[str]) -> bool:
-    """Whether `head` then `groups` are a thousands grouping (1-3 digits, then threes)."""
-    return 1 <= len(head) <= 3 and int(head[0]) != 0 and all(len(g) == 3 for g in groups)
-
-
-def _readings(raw: str) -> tuple[Decimal, ...]:
-    """Every value a run of digit groups can be read as (none when no convention fits)."""
-    if raw.isdecimal():
-        return (Decimal(raw),)
-    seps = [c for c in raw if c in _SEPARATORS]
-    groups = _SEPARATOR.split(raw)
-    out: list[Decimal] = []
-    if len(set(seps)) == 1 and _thousands(groups[0], groups[1:]):
-        out.append(Decimal("".join(groups)))
-    point, lead = seps[-1], seps[:-1]
-    if point in ".," and (
-        not lead
-        or (len(set(lead)) == 1 and lead[0] != point and _thousands(groups[0], groups[1:-1]))
-    ):
-        out.append(Decimal("".join(groups[:-1]) + "." + groups[-1]))
-    return tuple(out)
-
-
-def _number_tokens(text: str) -> list[_NumberToken]:
-    """The numbers written in `text`: (start, end, readings), in text order."""
-    out: list[_NumberToken] = []
-    for m in _NUMBER_RUN.finditer(text):
-        _add_number(text, m.start(), m.end(), out)
-    return out
-
-
-def _add_number(text: str, a: int, b: int, out: list[_NumberToken]) -> None:
-    raw = text[a:b]
-    values = _readings(raw)
-    if not values:
-        if any(c in _SPACES for c in raw):
-            # the spaces were not thousands separators, so each part is a number of its own
-            for m in _NUMBER_PART.finditer(text, a, b):
-                _add_number(text, m.start(), m.end(), out)
-        return
-    start = a
-    before = text[a - 1] if a else " "
-    if before.isspace() or before.isalnum():
-        pass  # the usual case: no sign, no leading point
-    elif before in ".,":
-        if raw.isdecimal() and (a < 2 or not text[a - 2].isdecimal()):
-            # ".5" is a half, but "Nr.5" is five: keep both readings
-            values = (*values, Decimal("0." + raw))
-    else:
-        sign = a - 1
-        if before not in _SIGNS and sign >= 1 and unicodedata.category(before) == "Sc":
-            sign -= 1  # "-$42"
-        # a sign only after a space or a bracket: "INV-42" holds 42, "ISO-9001" 9001
-        if text[sign] in _SIGNS and (sign == 0 or not text[sign - 1].isalnum()):
-            if text[sign] != "+":
-                values = tuple(-v for v in values)
-            start = sign
-    out.append((start, b, values))
-
-
-def _numbers_around(text: str, i: int) -> list[_NumberToken]:
-    """The number tokens of the run of digit groups that holds the digit at `i`: the same tokens
-    `_number_tokens` gives there, without reading the rest of the text."""
-    if i >= len(text) or not text[i].isdecimal():
-        return []
-    # back to where `_NUMBER_RUN` would have started: over digits, and over a separator that
-    # has a digit on both sides
-    while i > 0 and (
-        text[i - 1].isdecimal()
-        or (i >= 2 and text[i - 1] in _SEPARATORS and text[i - 2].isdecimal())
-    ):
-        i -= 1
-    m = _NUMBER_RUN.match(text, i)
-    out: list[_NumberToken] = []
-    if m is not None:
-        _add_number(text, m.start(), m.end(), out)
-    return out
-
-
-def _as_decimal(value: str | int | float | Decimal) -> Decimal | None:
-    """The value as a finite Decimal, or None (a float through its repr: 0.1 is 0.1)."""
-    try:
-        number = (
-            value
-            if isinstance(value, Decimal)
-            else Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-        )
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _written(value: str | int | float | Decimal) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-# --------------------------------------------------------------------------------------------
-# dates and times
-
-_MONTH_NAMES = (
-    "january jan januar jänner janvier janv enero gennaio januari",
-    "february feb februar février fevrier févr febrero febbraio februari",
-    "march mar märz maerz mär mrz mars marzo maart",
-    "april apr avril avr abril aprile",
-    "may mai mayo maggio mei",
-    "june jun juni juin junio giugno",
-    "july jul juli juillet juil julio luglio",
-    "august aug août aout agosto augustus",
-    "september sep sept septembre septiembre settembre",
-    "october oct oktober okt octobre octubre ottobre",
-    "november nov novembre noviembre",
-    "december dec dezember dez décembre decembre déc diciembre dicembre",
-)
-_MONTHS = {name: i for i, names in enumerate(_MONTH_NAMES, 1) for name in names.split()}
-# a word that may be a month name, looked up in _MONTHS after the match: one character class is
-# far cheaper for the regex engine than trying eighty names at every position
-_WORD = r"(?<![^\W\d_])([^\W\d_]{3,10})(?![^\W\d_])"
-_DAY_SUFFIX = r"(?:st|nd|rd|th|er|\.)?"
-_DATE_PATTERNS = (
-    # 2024-03-01, 2024/03/01, 2024.03.01
-    ("ymd", re.compile(r"(?<!\d)(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?!\d)")),
-    # 01.03.2024 (day first), 01/03/2024 and 01-03-24 (either way round)
-    ("dmy", re.compile(r"(?<!\d)(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})(?!\d)")),
-    # 1 March 2024, 1. März 2024, 1er mars 2024, 1 de marzo de 2024, 01-Mar-2024
-    (
-        "d_month_y",
-        re.compile(
-            rf"(?<!\d)(\d{{1,2}}){_DAY_SUFFIX}\s*(?:of\s+|de\s+)?[-/]?\s*{_WORD}\.?"
-            r"(?:\s+de\s+|[\s,/-])*(\d{4})(?!\d)",
-            re.IGNORECASE,
-        ),
-    ),
-    # March 1, 2024; Mar 1 2024; March 1st, 2024
-    (
-        "month_d_y",
-        re.compile(
-            rf"{_WORD}\.?\s*(\d{{1,2}}){_DAY_SUFFIX}(?!\d)\s*,?\s*(\d{{4}})(?!\d)",
-            re.IGNORECASE,
-        ),
-    ),
-)
-_CLOCK = (
-    r"(?<![\d:])(\d{1,2})(?:[:h](\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
-    r"(?:\s*([ap])\.?\s?m\b\.?)?(?![\d:])"
-)
-_TIME = re.compile(_CLOCK, re.IGNORECASE)
-# what may stand between a date and its time: "T", a comma, spaces, a word for "at"
-_TIME_AFTER_DATE = re.compile(
-    r"(?:T|[\s,]*(?:(?:at|um|à|a las|alle|om)\s+)?)" + _CLOCK, re.IGNORECASE
-)
-
-_DateOccurrence = tuple[int, int, dt.date]
-_Clock = tuple[int, int, int]
-
-
-def _year(digits: str) -> int:
-    year = int(digits)
-    # two-digit years pivot as strptime's %y does
-    if len(digits) == 2:
-        return 2000 + year if year < 69 else 1900 + year
-    return year
-
-
-def _date(year: int, month: int, day: int) -> dt.date | None:
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _date_windows(text: str, year: int) -> Iterator[tuple[int, int]]:
-    """Spans of `text` around each place the year's last two digits occur, merged.
-
-    Every date pattern holds its year, so only these windows can hold the date: scanning them
-    instead of the whole text keeps a 20 KB text at a few string searches. A window reaches
-    far enough before (day, month name, "de") and after (month and day after the year) to hold
-    a whole date, and a little more, so the patterns' look-arounds see real text."""
-    short = f"{year % 100:02d}"
-    reach = 48
-    lo = hi = -1
-    i = text.find(short)
-    while i >= 0:
-        a, b = max(0, i - reach), min(len(text), i + len(short) + 8)
-        if a > hi >= 0:
-            yield lo, hi
-            lo = -1
-        if lo < 0:
-            lo = a
-        hi = b
-        i = text.find(short, i + 1)
-    if lo >= 0:
-        yield lo, hi
-
-
-def _date_occurrences(text: str, year: int) -> list[_DateOccurrence]:
-    """The dates of `year` written in `text` in a known format (each reading of an ambiguous
-    one), in text order."""
-    out: list[_DateOccurrence] = []
-    for lo, hi in _date_windows(text, year):
-        for form, pattern in _DATE_PATTERNS:
-            m = pattern.search(text, lo, hi)
-            while m is not None:
-                readings = _date_readings(form, m.groups())
-                for y, mo, d in readings:
-                    if y == year and (day := _date(y, mo, d)) is not None:
-                        out.append((m.start(), m.end(), day))
-                # a word that is no month may hide a date starting inside the match
-                m = pattern.search(text, m.end() if readings else m.start() + 1, hi)
-    out.sort(key=lambda o: o[0])
-    return out
-
-
-def _date_readings(form: str, g: tuple[str, ...]) -> list[tuple[int, int, int]]:
-    """The (year, month, day) readings of a `_DATE_PATTERNS` match; none if its word is no
-    month name."""
-    if form == "ymd":
-        return [(int(g[0]), int(g[2]), int(g[3]))]
-    if form == "dmy":
-        y = _year(g[3])
-        # dots are day first; slashes and dashes are either, as Europe and the US write them
-        return [(y, int(g[2]), int(g[0]))] + ([(y, int(g[0]), int(g[2]))] if g[1] != "." else [])
-    day, word, year = (g[0], g[1], g[2]) if form == "d_month_y" else (g[1], g[0], g[2])
-    month = _MONTHS.get(word.casefold())
-    return [] if month is None else [(int(year), month, int(day))]
-
-
-def _clock(m: re.Match[str]) -> _Clock | None:
-    """The (hour, minute, second) of a `_CLOCK` match; None for a bare number or a bad time."""
-    hour_s, minute_s, second_s, half = m.group(1, 2, 3, 4)
-    if minute_s is None and half is None:
-        return None
-    hour, minute, second = int(hour_s), int(minute_s or 0), int(second_s or 0)
-    if half is not None:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if half.lower() == "p" else 0)
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return hour, minute, second
-
-
-def _parse_temporal(value: str, kind: str) -> dt.date | dt.datetime | dt.time | None:
-    try:
-        if kind == "date":
-            return dt.date.fromisoformat(value)
-        if kind == "time":
-            return dt.time.fromisoformat(value)
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
+#: `fold_map` under its former name here (tests compare it with `fold`)
+_fold = fold_map
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,34 +133,33 @@ class _Column:
     def __init__(self, name: str, text: str):
         self.name = name
         self.text = text
-        self._dates: dict[int, list[_DateOccurrence]] = {}
+        self._dates: dict[int, list[DateOccurrence]] = {}
 
     @cached_property
-    def folded(self) -> _Folded:
-        return _fold(self.text)
+    def folded(self) -> Folded:
+        return fold_map(self.text)
 
     @cached_property
-    def numbers(self) -> list[_NumberToken]:
-        return _number_tokens(self.text)
+    def numbers(self) -> list[NumberToken]:
+        return number_tokens(self.text)
 
     @cached_property
-    def numbers_by_text(self) -> dict[str, list[_NumberToken]]:
-        index: dict[str, list[_NumberToken]] = {}
+    def numbers_by_text(self) -> dict[str, list[NumberToken]]:
+        index: dict[str, list[NumberToken]] = {}
         for token in self.numbers:
             index.setdefault(self.text[token[0] : token[1]], []).append(token)
         return index
 
-    def dates(self, year: int) -> list[_DateOccurrence]:
+    def dates(self, year: int) -> list[DateOccurrence]:
         """The dates of `year` written in the text, in text order."""
         found = self._dates.get(year)
         if found is None:
-            found = self._dates[year] = _date_occurrences(self.text, year)
+            found = self._dates[year] = date_occurrences(self.text, year)
         return found
 
     @cached_property
-    def times(self) -> list[tuple[int, int, _Clock]]:
-        found = ((m.start(), m.end(), _clock(m)) for m in _TIME.finditer(self.text))
-        return [(a, b, c) for a, b, c in found if c is not None]
+    def times(self) -> list[tuple[int, int, Clock]]:
+        return clock_times(self.text)
 
 
 class Texts:
@@ -637,13 +205,13 @@ def find_value(
         raise ValueError("a blank value has nothing to ground")
     columns = _texts(texts)
     if not isinstance(value, str) or kind in NUMBER_KINDS:
-        number = _as_decimal(value)
+        number = as_decimal(value)
         if number is not None:
-            return _find_number(number, _written(value), columns)
+            return _find_number(number, as_written(value), columns)
         if not isinstance(value, str):
             return NOT_FOUND  # NaN or infinity: never written as a number
     if kind in DATE_KINDS or kind == "time":
-        moment = _parse_temporal(value.strip(), kind)
+        moment = parse_temporal(value.strip(), kind)
         if moment is not None:
             return _find_exact(value, columns, whole=True) or _find_temporal(moment, columns)
     return (
@@ -757,7 +325,7 @@ def _find_number(number: Decimal, written: str, columns: Texts) -> Found:
         for _ in range(0 if "numbers" in col.__dict__ else 4):
             if i < 0:
                 break
-            for a, b, values in _numbers_around(text, i + digits_from):
+            for a, b, values in numbers_around(text, i + digits_from):
                 if (a, b) == (i, i + len(written)) and number in values:
                     return Found("exact", col.name, a, b)
             i = text.find(written, i + 1)
@@ -781,7 +349,7 @@ def _find_temporal(moment: dt.date | dt.datetime | dt.time, columns: Texts) -> F
                     return Found("normalized", col.name, a, b)
         return NOT_FOUND
     day = moment.date() if isinstance(moment, dt.datetime) else moment
-    clock: _Clock | None = None
+    clock: Clock | None = None
     if isinstance(moment, dt.datetime):
         clock = (moment.hour, moment.minute, moment.second)
     for col in columns:
@@ -790,10 +358,9 @@ def _find_temporal(moment: dt.date | dt.datetime | dt.time, columns: Texts) -> F
                 continue
             if clock is None:
                 return Found("normalized", col.name, a, b)
-            m = _TIME_AFTER_DATE.match(col.text, b)
-            after = None if m is None else _clock(m)
-            if after == clock and m is not None:
-                return Found("normalized", col.name, a, m.end())
+            after = clock_after(col.text, b)
+            if after is not None and after[0] == clock:
+                return Found("normalized", col.name, a, after[1])
             # a date alone stands for its midnight (the model had no time to copy)
             if after is None and clock == (0, 0, 0):
                 return Found("normalized", col.name, a, b)
