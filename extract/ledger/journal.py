@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from pydantic import BaseModel
 
 from ..results import RowResult
@@ -40,7 +41,12 @@ def _entry(r: RowResult) -> str:
     data["finished_at"] = r.finished_at.isoformat()
     # The output is serialised by pydantic's own (compiled) encoder and spliced in.
     output = r.instance.model_dump_json() if r.instance is not None else "null"
-    return '{"output":' + output + "," + json.dumps(data, default=str)[1:] + "\n"
+    try:
+        # orjson: the grounding and confidence trees made this the costliest line of a row
+        rest = orjson.dumps(data, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an int key beyond 64 bits
+        rest = json.dumps(data, default=str)
+    return '{"output":' + output + "," + rest[1:] + "\n"
 
 
 def _result(data: dict[str, Any], model: type[BaseModel]) -> RowResult:
