@@ -215,7 +215,8 @@ def value_confidence(content: str, tokens: list[TokenLogprob], shape: Fields) ->
     rounding error above 0 cannot make a probability above 1.
 
     None when the tokens' bytes do not spell `content` exactly, whitespace around it aside (the
-    provider sent logprobs of something else, or dropped some) or `content` holds no JSON object: the caller stores nulls.
+    provider sent logprobs of something else, or dropped some) or `content` holds no JSON
+    object: the caller stores nulls.
     """
     try:
         data = content.encode("utf-8")
