@@ -79,7 +79,12 @@ def test_schema_command_json_and_text() -> None:
         cwd=ROOT,
         timeout=60,
     )
-    assert (r.returncode, r.stdout) == (0, "")
+    # lengths are rewritten into patterns; nothing is refused, so the check passes
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["field", "action", "what", "happens", "fix"]
+    assert lines[1].split()[:2] == ["Contact.name", "rewritten"]
+    assert "refused" not in r.stdout
 
 
 def test_schema_command_refuses_with_exit_2(tmp_path: Path) -> None:
@@ -101,8 +106,11 @@ def test_schema_command_refuses_with_exit_2(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (r.returncode, r.stderr) == (2, "")
-    assert r.stdout.startswith("m.py:M: ") and "anything" in r.stdout
-    assert len(r.stdout.splitlines()) == 1
+    assert r.stdout.splitlines() == [
+        "field       action   what happens                                   fix",
+        "M.anything  refused  typing.Any cannot be expressed in strict mode  give the field a "
+        "concrete type",
+    ]
 
 
 def test_validate_command(tmp_path: Path) -> None:
@@ -162,7 +170,7 @@ def test_readme_commands() -> None:
     assert "local model ready: " in r.stdout and "topics" in r.stdout
     # the eval table against the demo's labels, then the report's path
     assert "\noverall " in r.stdout and "calibration" in r.stdout
-    assert r.stdout.rstrip().endswith("out/contacts_report.html")
+    assert f"{ROOT}/out/contacts_report.html\n" in r.stdout
     assert (ROOT / "out/contacts_report.html").is_file()
 
 
