@@ -179,14 +179,21 @@ def run_command(
 def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
     """Check PIPELINE_FILE, its schema, source and prompt, without sending anything."""
     from .api import open_pipeline
+    from .schema import check_model
 
     with _errors(), open_pipeline(pipeline_file, overrides) as pipeline:
         rows = pipeline.source.count()
         compiled = pipeline.compiled
+        notes = check_model(compiled.model)
         click.echo(
             f"{pipeline_file}: ok: {rows} rows from {pipeline.source.label}, schema "
             f"{compiled.name} ({len(compiled.model.model_fields)} fields, "
             f"hash {compiled.hash[:12]}), output {pipeline.config.output.path}"
+        )
+    for note in notes:
+        click.echo(
+            f"warning: {note.path}: {note.action}: {note.detail}"
+            + (f" (fix: {note.fix})" if note.fix else "")
         )
 
 
@@ -198,25 +205,38 @@ def validate_command(pipeline_file: str, overrides: tuple[str, ...]) -> None:
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json prints only the response_format object.",
+    help="json prints only the response_format object (with --check: the findings as JSON).",
 )
-@click.option("--check", is_flag=True, help="Print only problems; exit 2 when there are any.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="List every field strict mode rewrites, weakens or refuses, with the fix; exit 2 when "
+    "a field is refused.",
+)
 def schema_command(ref: str, fmt: str, check: bool) -> None:
     """Show the response_format and table DDL compiled from REF (module:Class or file.py:Class)."""
-    from .schema import columns_ddl, compile_schema, load_model, model_columns
+    from .schema import (
+        check_model,
+        columns_ddl,
+        compile_schema,
+        has_refusals,
+        load_model,
+        model_columns,
+        render_notes,
+    )
 
     with _errors():
         model = load_model(ref, Path.cwd())
+    if check:
+        notes = check_model(model)
+        text = render_notes(notes, fmt)
+        if text:
+            click.echo(text)
+        sys.exit(ExitCode.INPUT if has_refusals(notes) else ExitCode.OK)
     try:
         compiled = compile_schema(model)
     except SchemaError as e:
-        if not check:
-            _fail(e)
-        for problem in e.problems:
-            click.echo(f"{ref}: {problem}")
-        sys.exit(ExitCode.INPUT)
-    if check:
-        sys.exit(ExitCode.OK)
+        _fail(e)
     if fmt == "json":
         click.echo(json.dumps(compiled.response_format, indent=2))
         return

@@ -12,14 +12,20 @@ __all__ = ["json_lines", "text_table"]
 CELL_CHARS = 60
 
 
-def _cell(value: Any) -> str:
-    return ("" if value is None else str(value)).replace("\n", " ")[:CELL_CHARS]
+def _cell(value: Any, limit: int | None = CELL_CHARS) -> str:
+    return ("" if value is None else str(value)).replace("\n", " ")[:limit]
 
 
-def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Aligned columns under a header line; each cell on one line, cut to CELL_CHARS."""
+def text_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str] | None = None,
+    *,
+    cell_chars: int | None = CELL_CHARS,
+) -> str:
+    """Aligned columns under a header line; each cell on one line, cut to `cell_chars`
+    (None: never cut, for text that is the point of the table, such as a linter's advice)."""
     names = list(columns if columns is not None else (rows[0] if rows else []))
-    cells = [[_cell(row.get(n)) for n in names] for row in rows]
+    cells = [[_cell(row.get(n), cell_chars) for n in names] for row in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]

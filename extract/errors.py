@@ -99,11 +99,22 @@ class ConfigError(ExtractError):
 
 
 class SchemaError(ConfigError):
-    """A model that strict structured output cannot express. `field_path` names the field."""
+    """A model that strict structured output cannot express. `field_path` names the field,
+    `reason` says why (the message without the path) and `fix` what a user can change."""
 
-    def __init__(self, message: str, *, field_path: str = "", model: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_path: str = "",
+        model: str = "",
+        reason: str = "",
+        fix: str = "",
+    ):
         self.field_path = field_path
         self.model = model
+        self.reason = reason
+        self.fix = fix
         super().__init__(message)
 
 

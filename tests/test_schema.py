@@ -73,7 +73,8 @@ def test_exact_schema_constraints_descriptions_decimal() -> None:
         "description": "A review.",
         "properties": {
             "stars": {"type": "integer", "minimum": 1, "maximum": 5, "description": "Stars."},
-            "text": {"anyOf": [{"type": "string", "description": "At most 200 characters."},
+            "text": {"anyOf": [{"type": "string", "pattern": r"^[\s\S]{0,200}$",
+                                "description": "At most 200 characters."},
                                {"type": "null"}]},
             "tone": {"type": "string", "enum": ["good", "bad"]},
             "price": {
@@ -239,7 +240,8 @@ class ModelKeys(BaseModel):
          "Listy"),
         (BareList, "BareList.items: typing.Any cannot be expressed in strict mode; give the list "
                    "an item type", "BareList.items"),
-        (Bytes, "Bytes.blob: type bytes cannot be expressed in strict mode", "Bytes.blob"),
+        (Bytes, "Bytes.blob: bytes cannot be answered in strict mode (a model writes text, not "
+                "raw bytes); declare str, or Base64Str if the value is base64 text", "Bytes.blob"),
         (ModelKeys, "ModelKeys.by: dict keys must be str, int, an Enum or a Literal",
          "ModelKeys.by"),
     ],
@@ -356,15 +358,18 @@ def test_load_model_missing_file(tmp_path: Path) -> None:
 
 
 def test_string_lengths_for_grammar_servers() -> None:
-    """Strict mode has no maxLength, so lengths go into the description; a grammar-constrained
-    local server enforces them, so for it they are emitted as keywords too."""
+    """Strict mode has no maxLength, so lengths go into a pattern and the description; a
+    grammar-constrained local server enforces the keywords, so for it they are emitted instead
+    of the pattern."""
     from pydantic import BaseModel, Field
 
     class Named(BaseModel):
         name: str = Field(min_length=2, max_length=40)
 
     strict = compile_schema(Named).schema["properties"]["name"]
-    assert strict == {"type": "string", "description": "2 to 40 characters."}
+    assert strict == {
+        "type": "string", "pattern": r"^[\s\S]{2,40}$", "description": "2 to 40 characters."
+    }
     local = compile_schema(Named, string_lengths=True).schema["properties"]["name"]
     assert local == {
         "type": "string",

@@ -39,8 +39,9 @@ def _entry(r: RowResult) -> str:
     data["usage"] = [u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens,
                      u.cost_usd]  # fmt: skip
     data["finished_at"] = r.finished_at.isoformat()
-    # The output is serialised by pydantic's own (compiled) encoder and spliced in.
-    output = r.instance.model_dump_json() if r.instance is not None else "null"
+    # The output is serialised by pydantic's own (compiled) encoder and spliced in; round_trip so
+    # a Json[X] field is written as the JSON text it is read back from.
+    output = r.instance.model_dump_json(round_trip=True) if r.instance is not None else "null"
     try:
         # orjson: the grounding and confidence trees made this the costliest line of a row
         rest = orjson.dumps(data, default=str).decode()
@@ -55,7 +56,11 @@ def _result(data: dict[str, Any], model: type[BaseModel]) -> RowResult:
     return RowResult(
         **{name: data[name] for name in _PLAIN},
         **trust,
-        instance=None if output is None else model.model_validate(output),
+        # JSON mode (a strict=True model reads ISO dates from JSON only) and by name as well as
+        # by alias: the dump is keyed by field name, whatever the aliases say
+        instance=None
+        if output is None
+        else model.model_validate_json(json.dumps(output), by_name=True),
         usage=Usage(*data["usage"]),
         finished_at=dt.datetime.fromisoformat(data["finished_at"]),
         # A journaled row may already be committed (killed between commit and deletion).

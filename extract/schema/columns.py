@@ -8,6 +8,7 @@ named the same way.
 | Python type                        | DuckDB                    | Arrow type in the batch     |
 | ---------------------------------- | ------------------------- | --------------------------- |
 | str, EmailStr, URL, IP address     | VARCHAR                   | string                      |
+| timedelta                          | INTERVAL                  | duration(us)                |
 | int / float / bool                 | BIGINT / DOUBLE / BOOLEAN | int64 / float64 / bool      |
 | date / time                        | DATE / TIME               | date32 / time64(us)         |
 | datetime, NaiveDatetime            | TIMESTAMP                 | timestamp(us)               |
@@ -17,7 +18,10 @@ named the same way.
 | Enum / Literal of strings          | ENUM('a', 'b')            | string (DuckDB casts it)    |
 | Enum / Literal of ints, bools, ... | BIGINT, BOOLEAN, DOUBLE   | int64, bool, float64        |
 | Enum / Literal of mixed types      | JSON                      | string (JSON text)          |
-| nested model                       | STRUCT("a" ..., ...)      | struct                      |
+| nested model, dataclass, TypedDict,| STRUCT("a" ..., ...)      | struct                      |
+| NamedTuple                         |                           |                             |
+| RootModel[X], NewType, type alias  | same as X                                               |
+| Json[X]                            | same as X (the parsed value is stored)                  |
 | list[X], set[X], tuple[X, ...]     | X[]                       | list                        |
 | tuple of differing types           | JSON                      | string (JSON text)          |
 | dict[K, V]                         | MAP(K, V)                 | string (JSON text, below)   |
@@ -40,6 +44,8 @@ Decisions worth knowing:
   `* REPLACE (CAST(CAST("c" AS JSON) AS MAP(...)) AS "c")`; it is just `*` when no column
   needs it. UUID, ENUM and JSON columns need nothing: `INSERT ... BY NAME` casts the String
   columns into them.
+- JSON columns hold the value keyed as on the wire (aliases, AliasChoices, AliasPath as the
+  schema says), dicts as objects and tuples as arrays.
 - Arrow types are built on first use (`Column.arrow_type`): `extract schema` and `extract validate`
   never import pyarrow.
 """
@@ -62,6 +68,7 @@ from ..sql import literal as _literal
 from .types import (
     Analysis,
     EnumNode,
+    JsonNode,
     LiteralNode,
     MapNode,
     ModelNode,
@@ -74,6 +81,7 @@ from .types import (
     analyze,
     decimal_digits,
 )
+from .wire import Encoder, unroot
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,7 +135,12 @@ class _Plan:
 
 
 def _nullsafe(f: Convert) -> Convert:
-    return lambda v: None if v is None else f(v)
+    # A field typed as a RootModel holds the RootModel instance; its column is the root's type.
+    def convert(v: Any) -> Any:
+        v = unroot(v)
+        return None if v is None else f(v)
+
+    return convert
 
 
 def _utc_naive(v: dt.datetime) -> dt.datetime:
@@ -209,18 +222,25 @@ def _time() -> pa.DataType:
     return _pa().time64("us")
 
 
-def _json_text(v: Any) -> str:
-    return json.dumps(generic_jsonable(v), ensure_ascii=False)
+def _duration() -> pa.DataType:
+    return _pa().duration("us")
 
 
-_JSON = _Plan("JSON", _string, _json_text, generic_jsonable)
+def _interval_text(v: dt.timedelta) -> str:
+    # what DuckDB casts to INTERVAL from JSON text (inside a MAP); ISO 8601 it does not read
+    us = (v.days * 86_400 + v.seconds) * 1_000_000 + v.microseconds
+    return f"{us} microseconds"
+
 
 _SCALAR_PLANS: dict[str, _Plan] = {
     "str": _Plan("VARCHAR", _string, str, str),
     "email": _Plan("VARCHAR", _string, str, str),
     "url": _Plan("VARCHAR", _string, str, str),
+    "http_url": _Plan("VARCHAR", _string, str, str),
     "ipv4": _Plan("VARCHAR", _string, str, str),
     "ipv6": _Plan("VARCHAR", _string, str, str),
+    "ip": _Plan("VARCHAR", _string, str, str),
+    "duration": _Plan("INTERVAL", _duration, _identity, _interval_text),
     "int": _Plan("BIGINT", _int64, _identity, _identity),
     "float": _Plan("DOUBLE", _float64, float, float),
     "bool": _Plan("BOOLEAN", _bool, _identity, _identity),
@@ -239,9 +259,22 @@ _SCALAR_PLANS: dict[str, _Plan] = {
 class _Mapper:
     def __init__(self, analysis: Analysis):
         self.a = analysis
+        self.encoder = Encoder(analysis, maps="objects")
+
+    def json(self, node: Node) -> _Plan:
+        """A JSON column: the value encoded along its type, so record keys match the wire."""
+        encoder = self.encoder
+
+        def jsonable(v: Any) -> Any:
+            return encoder.value(node, v)
+
+        def text(v: Any) -> str:
+            return json.dumps(encoder.value(node, v), ensure_ascii=False)
+
+        return _Plan("JSON", _string, text, jsonable)
 
     def plan(self, node: Node) -> _Plan:
-        if isinstance(node, NullableNode):
+        if isinstance(node, NullableNode | JsonNode):
             return self.plan(node.inner)
         if isinstance(node, Scalar):
             if node.kind == "decimal":
@@ -258,7 +291,7 @@ class _Mapper:
                 )
             return _SCALAR_PLANS[node.kind]
         if isinstance(node, LiteralNode | EnumNode):
-            return self.choice(node.values)
+            return self.choice(node)
         if isinstance(node, SeqNode):
             item = self.plan(node.item)
             native, jsonable = _nullsafe(item.native), _nullsafe(item.jsonable)
@@ -280,7 +313,7 @@ class _Mapper:
             plans = [self.plan(i) for i in node.items]
             if len({p.duckdb for p in plans}) == 1:
                 return self.plan(SeqNode(node.items[0]))
-            return _JSON
+            return self.json(node)
         if isinstance(node, MapNode):
             key, value = self.plan(node.key), self.plan(node.value)
             kj, vj = _nullsafe(key.jsonable), _nullsafe(value.jsonable)
@@ -293,13 +326,14 @@ class _Mapper:
             )
         if isinstance(node, ModelNode):
             if node.cls in self.a.recursive:
-                return _JSON
+                return self.json(node)
             return self.struct(node.cls)
         if isinstance(node, UnionNode):
-            return _JSON
+            return self.json(node)
         raise AssertionError(node)  # pragma: no cover - the node union is closed
 
-    def choice(self, values: tuple[Any, ...]) -> _Plan:
+    def choice(self, node: LiteralNode | EnumNode) -> _Plan:
+        values = node.values
         kept = tuple(v for v in values if v is not None)
         value_of: Convert = lambda v: v.value if isinstance(v, enum.Enum) else v  # noqa: E731
         if kept and all(isinstance(v, str) for v in kept):
@@ -313,21 +347,22 @@ class _Mapper:
             return _Plan(
                 "DOUBLE", _float64, lambda v: float(value_of(v)), lambda v: float(value_of(v))
             )
-        return _JSON
+        return self.json(node)
 
-    def struct(self, cls: type[BaseModel]) -> _Plan:
+    def struct(self, cls: type[Any]) -> _Plan:
         spec = self.a.models[cls]
         if not spec.fields:
-            return _JSON
+            return self.json(ModelNode(cls))
         parts = [(f.name, f.key, self.plan(f.node)) for f in spec.fields]
         natives = [(n, k, _nullsafe(p.native)) for n, k, p in parts]
         jsons = [(n, k, _nullsafe(p.jsonable)) for n, k, p in parts]
+        get = spec.get
 
         def struct_native(v: Any) -> Any:
-            return {k: f(getattr(v, n)) for n, k, f in natives}
+            return {k: f(get(v, n)) for n, k, f in natives}
 
         def struct_json(v: Any) -> Any:
-            return {k: f(getattr(v, n)) for n, k, f in jsons}
+            return {k: f(get(v, n)) for n, k, f in jsons}
 
         ddl = "STRUCT(" + ", ".join(f"{quote(k)} {p.duckdb}" for _, k, p in parts) + ")"
 

@@ -11,12 +11,20 @@ What strict mode cannot say directly is rewritten on the wire and decoded back b
 `CompiledSchema.parse` before Pydantic validates:
 
 - `dict[K, V]` travels as a list of `{"key": K, "value": V}` objects (a duplicate key: last wins);
-- tuples travel as arrays (a fixed tuple as `minItems = maxItems = n`; when its positions have
-  different types the items are an `anyOf` and the order is stated in the description);
+- tuples travel as arrays (a fixed tuple as `minItems = maxItems = n`); when its positions have
+  different types, as an object keyed by position (`{"0": X, "1": Y}`), since strict mode has no
+  `prefixItems` and an array of `anyOf` items lets any type stand anywhere;
+- `Json[X]` travels as X itself and is serialised to the JSON string Pydantic reads;
+- string lengths travel as a `pattern` (any four characters, or folded into a simple pattern of the
+  user's, see `extract.schema.patterns`), and are described too;
 - `Decimal` travels as a string with a pattern, so no digit is lost to a float. Unconstrained, the
   pattern allows 29 integer and 9 decimal digits, matching the DECIMAL(38, 9) column;
-- constraints strict mode lacks (string lengths, set uniqueness, bounds on decimals) are stated in
-  the description and enforced by Pydantic.
+- constraints strict mode lacks (set uniqueness, bounds on decimals and dates, past/future
+  dates, lengths that cannot be folded into the user's pattern) are stated in the description
+  and enforced by Pydantic.
+
+Replies are validated in JSON mode (`model_validate_json`), as Pydantic reads JSON: a model with
+`ConfigDict(strict=True)` then accepts ISO dates and decimal strings, as it does for JSON input.
 
 The decoding and encoding between the wire form and the model live in `extract.schema.wire`.
 
@@ -40,6 +48,7 @@ from typing import Any
 from pydantic import BaseModel, RootModel
 
 from ..errors import SchemaError
+from .patterns import length_pattern
 from .strict_limits import MAX_CHARS as MAX_CHARS
 from .strict_limits import MAX_DEPTH as MAX_DEPTH
 from .strict_limits import MAX_ENUM_VALUES as MAX_ENUM_VALUES
@@ -49,6 +58,7 @@ from .types import (
     Analysis,
     Constraints,
     EnumNode,
+    JsonNode,
     LiteralNode,
     MapNode,
     ModelNode,
@@ -61,7 +71,7 @@ from .types import (
     analyze,
     decimal_digits,
 )
-from .wire import Decoder, Decoders, encode
+from .wire import Decoder, Decoders, Encoder
 
 __all__ = ["CompiledSchema", "compile_schema", "schema_problems"]
 
@@ -74,6 +84,7 @@ _FORMATS = {
     "email": "email",
     "ipv4": "ipv4",
     "ipv6": "ipv6",
+    "duration": "duration",
 }
 # [0-9] rather than \d: JSON Schema patterns are ECMA regexes, where engines differ on Unicode \d
 _NAIVE_DATETIME = (
@@ -82,6 +93,8 @@ _NAIVE_DATETIME = (
 )
 # no \S: llama.cpp's grammar does not enforce class escapes
 _URL = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^ \t\n\r]+$"
+# a host of letters, digits, dots and dashes, then an optional port and path: what HttpUrl takes
+_HTTP_URL = r"^https?://[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,4})?(/[!-~]*)?$"
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,31 +111,34 @@ class CompiledSchema:
     response_format: dict[str, Any]
     hash: str
     _decode: Decoder | None = field(default=None, repr=False, compare=False)
-    _keys: dict[type[BaseModel], list[tuple[str, str]]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    _encoder: Encoder | None = field(default=None, repr=False, compare=False)
+    #: validate with `by_name=True`: some field is answered under its name (an AliasPath)
+    _by_name: bool = field(default=False, repr=False, compare=False)
 
     @property
     def needs_decoding(self) -> bool:
-        """True when the wire form differs from what `model_validate` accepts (dicts inside)."""
+        """True when the wire form differs from what Pydantic reads (dicts, tuples, Json)."""
         return self._decode is not None
 
     def parse(self, data: Any) -> BaseModel:
         """Decode a reply (parsed JSON, or JSON text) and validate it with the model.
 
-        Raises `pydantic.ValidationError`. Without rewritten types this is `model_validate` itself.
+        Validation is in JSON mode, as the reply is JSON. Raises `pydantic.ValidationError`.
+        Without rewritten types this is `model_validate_json` itself.
         """
+        by_name = True if self._by_name else None
         if self._decode is None:
-            if isinstance(data, str | bytes):
-                return self.model.model_validate_json(data)
-            return self.model.model_validate(data)
+            text = data if isinstance(data, str | bytes) else json.dumps(data)
+            return self.model.model_validate_json(text, by_name=by_name)
         if isinstance(data, str | bytes):
             data = json.loads(data)
-        return self.model.model_validate(self._decode(data))
+        return self.model.model_validate_json(json.dumps(self._decode(data)), by_name=by_name)
 
     def encode(self, instance: BaseModel) -> Any:
         """The wire form of `instance`: JSON-able data that matches `schema` and `parse` inverts."""
-        return encode(instance, self._keys)
+        if self._encoder is None:  # pragma: no cover - compile_schema always sets it
+            raise TypeError("a CompiledSchema built by hand has no encoder")
+        return self._encoder.record(self.model, instance)
 
 
 def compile_schema(
@@ -165,7 +181,6 @@ def compile_schema(
         "json_schema": {"name": name, "strict": True, "schema": schema},
     }
     canonical = json.dumps(response_format, sort_keys=True, separators=(",", ":"))
-    keys = {cls: [(f.name, f.key) for f in spec.fields] for cls, spec in analysis.models.items()}
     return CompiledSchema(
         model=model,
         name=name,
@@ -173,7 +188,8 @@ def compile_schema(
         response_format=response_format,
         hash=hashlib.sha256(canonical.encode()).hexdigest(),
         _decode=Decoders(analysis).root(),
-        _keys=keys,
+        _encoder=Encoder(analysis),
+        _by_name=analysis.by_name,
     )
 
 
@@ -280,23 +296,21 @@ class _Emitter:
             if node.unique:
                 out["description"] = "Each item at most once."
             return out
+        if isinstance(node, JsonNode):
+            return self.node(node.inner)
         if isinstance(node, TupleNode):
             items = [self.node(i) for i in node.items]
             n = len(items)
-            distinct: list[dict[str, Any]] = []
-            for s in items:
-                if s not in distinct:
-                    distinct.append(s)
-            out = {
-                "type": "array",
-                "items": distinct[0] if len(distinct) == 1 else {"anyOf": distinct},
-                "minItems": n,
-                "maxItems": n,
-            }
-            if len(distinct) > 1:
-                order = ", ".join(f"{i + 1}) {_short(s)}" for i, s in enumerate(items))
-                out["description"] = f"Exactly {n} items, in this order: {order}."
-            return out
+            if node.as_object:
+                keys = [str(i) for i in range(n)]
+                return {
+                    "type": "object",
+                    "properties": dict(zip(keys, items, strict=True)),
+                    "required": keys,
+                    "additionalProperties": False,
+                    "description": f"A tuple of {n} values, keyed by position from 0.",
+                }
+            return {"type": "array", "items": items[0], "minItems": n, "maxItems": n}
         if isinstance(node, MapNode):
             pair = {
                 "type": "object",
@@ -340,14 +354,17 @@ class _Emitter:
             return {"type": "boolean"}
         if kind == "null":
             return {"type": "null"}
+        if kind == "ip":
+            out = {"anyOf": [{"type": "string", "format": f} for f in ("ipv4", "ipv6")]}
+            return out
         out = {"type": "string"}
         if kind in _FORMATS:
             out["format"] = _FORMATS[kind]
         elif kind == "datetime_naive":
             out["pattern"] = _NAIVE_DATETIME
             notes.append("A date and time without a UTC offset, as YYYY-MM-DDTHH:MM:SS.")
-        elif kind == "url":
-            out["pattern"] = _URL
+        elif kind in ("url", "http_url"):
+            out["pattern"] = _URL if kind == "url" else _HTTP_URL
             notes.append("A URL.")
         elif kind == "decimal":
             out["pattern"], digits = _decimal_pattern(c)
@@ -357,9 +374,22 @@ class _Emitter:
                 + ", ".join([digits, *bounds])
                 + "."
             )
-        if kind in ("str", "email", "url"):
+        if kind in ("date", "datetime", "datetime_aware", "datetime_naive", "time"):
+            bounds = _bounds_text(c)
+            if bounds:
+                text = ", ".join(bounds)
+                notes.append(text[0].upper() + text[1:] + ".")
+        if node.note:
+            notes.append(node.note)
+        if kind == "duration":
+            notes.append("An ISO 8601 duration, e.g. P3DT4H30M.")
+        if kind in ("str", "email", "url", "http_url"):
             if c.pattern is not None:
                 out["pattern"] = c.pattern
+            if kind == "str" and not self.string_lengths:
+                lengths = length_pattern(c.min_length, c.max_length, c.pattern)
+                if isinstance(lengths, str):
+                    out["pattern"] = lengths
             if c.min_length is not None and c.max_length is not None:
                 notes.append(f"{c.min_length} to {c.max_length} characters.")
             elif c.min_length:
@@ -374,16 +404,6 @@ class _Emitter:
         if notes:
             out["description"] = " ".join(notes)
         return out
-
-
-def _short(schema: dict[str, Any]) -> str:
-    if "$ref" in schema:
-        return str(schema["$ref"]).rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " or ".join(_short(s) for s in schema["anyOf"])
-    if "enum" in schema or "const" in schema:
-        return "one of " + json.dumps(schema.get("enum", [schema.get("const")]))
-    return str(schema.get("format") or schema.get("type"))
 
 
 def _enum_schema(values: tuple[Any, ...]) -> dict[str, Any]:

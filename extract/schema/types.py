@@ -5,15 +5,28 @@ model class reached, each field reduced to a `Node`) or raises `SchemaError` nam
 (`Ticket.customer.tags`) and why strict structured output cannot express it. `compiler` turns the
 tree into a strict JSON schema plus a decoder; `columns` turns it into DuckDB and Arrow types.
 Keeping one reader means the wire form and the table can never disagree about a type.
+
+Records are Pydantic models, standard-library and Pydantic dataclasses, `TypedDict`s and
+`NamedTuple`s: each is one `ModelSpec` (its `kind` says how a value's fields are read). A field
+whose type is a `RootModel` is read as the root's type. `NewType`, `TypeAliasType`, `deque`,
+`Json[X]`, `PastDate`/`FutureDate`, `IPvAnyAddress` and `timedelta` reduce to nodes with a
+faithful strict-mode form.
+
+Every rewrite or weakening that strict mode forces is recorded as a `Note` on the `Analysis`
+(path, what happens, the fix a user can make): `extract schema --check` lists them.
+`analyze(model, collect=True)` records refusals as notes too, one per field, instead of raising.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime as dt
 import decimal
 import enum
 import ipaddress
 import re
+import sys
 import types
 import typing
 import uuid
@@ -23,22 +36,43 @@ from collections.abc import Set as AbcSet
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, NaiveDatetime, RootModel
+import typing_extensions
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    AwareDatetime,
+    BaseModel,
+    EmailStr,
+    FutureDate,
+    FutureDatetime,
+    HttpUrl,
+    IPvAnyAddress,
+    Json,
+    NaiveDatetime,
+    PastDate,
+    PastDatetime,
+    RootModel,
+    SecretBytes,
+    SecretStr,
+)
 from pydantic.fields import FieldInfo
 from pydantic.networks import AnyUrl
 
 from ..errors import SchemaError
+from .patterns import length_pattern
 
 __all__ = [
     "Analysis",
     "Constraints",
     "EnumNode",
     "FieldSpec",
+    "JsonNode",
     "LiteralNode",
     "MapNode",
     "ModelNode",
     "ModelSpec",
     "Node",
+    "Note",
     "NullableNode",
     "Scalar",
     "SeqNode",
@@ -94,10 +128,15 @@ NO_CONSTRAINTS = Constraints()
 @dataclass(frozen=True)
 class Scalar:
     """A JSON scalar. `kind` is one of: str int float bool null date datetime datetime_aware
-    datetime_naive time uuid email url ipv4 ipv6 decimal."""
+    datetime_naive time duration uuid email url http_url ipv4 ipv6 ip decimal (`ip`: IPv4 or
+    IPv6; `http_url`: an http or https URL).
+
+    `note` is a check Pydantic makes that strict mode cannot state (`PastDate`: "A date in the
+    past."); it goes into the description."""
 
     kind: str
     constraints: Constraints = NO_CONSTRAINTS
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,9 +165,23 @@ class SeqNode:
 
 @dataclass(frozen=True)
 class TupleNode:
-    """A fixed-length tuple `tuple[X, Y, ...]`."""
+    """A fixed-length tuple `tuple[X, Y, ...]`. When the positions differ in type it travels as
+    an object keyed by position (`{"0": X, "1": Y}`): strict mode has no `prefixItems`, and an
+    array of `anyOf` items would let any type stand at any position."""
 
     items: tuple[Node, ...]
+
+    @property
+    def as_object(self) -> bool:
+        return any(i != self.items[0] for i in self.items[1:])
+
+
+@dataclass(frozen=True)
+class JsonNode:
+    """`Json[X]`: Pydantic wants a JSON string; the wire carries X itself, which the decoder
+    serialises, so the model never has to escape JSON inside JSON."""
+
+    inner: Node
 
 
 @dataclass(frozen=True)
@@ -142,9 +195,10 @@ class MapNode:
 
 @dataclass(frozen=True)
 class ModelNode:
-    """A nested Pydantic model; its fields are in `Analysis.models[cls]`."""
+    """A nested record (model, dataclass, TypedDict, NamedTuple); its fields are in
+    `Analysis.models[cls]`."""
 
-    cls: type[BaseModel]
+    cls: type[Any]
 
 
 @dataclass(frozen=True)
@@ -164,7 +218,16 @@ class NullableNode:
 
 
 Node = Union[  # noqa: UP007 - a runtime alias, so the PEP 604 form would need quoting anyway
-    Scalar, LiteralNode, EnumNode, SeqNode, TupleNode, MapNode, ModelNode, UnionNode, NullableNode
+    Scalar,
+    LiteralNode,
+    EnumNode,
+    SeqNode,
+    TupleNode,
+    MapNode,
+    ModelNode,
+    UnionNode,
+    NullableNode,
+    JsonNode,
 ]
 
 
@@ -180,21 +243,44 @@ class FieldSpec:
 
 @dataclass
 class ModelSpec:
-    """One model class: its `$defs` name, docstring and fields in declaration order."""
+    """One record class: its `$defs` name, docstring and fields in declaration order. `kind` is
+    `model`, `dataclass`, `namedtuple` (fields read as attributes) or `typeddict` (a dict)."""
 
-    cls: type[BaseModel]
+    cls: type[Any]
     def_name: str
     description: str | None
     fields: list[FieldSpec] = field(default_factory=list)
+    kind: str = "model"
+
+    def get(self, value: Any, name: str) -> Any:
+        """The value of field `name` in an instance of this record."""
+        return value[name] if self.kind == "typeddict" else getattr(value, name)
+
+
+@dataclass(frozen=True)
+class Note:
+    """What strict mode does to one field: `action` is `rewritten` (sent in another form and
+    decoded back), `weakened` (a check moved into the description, enforced by Pydantic only) or
+    `refused`; `fix` is what a user can change (empty when nothing needs changing)."""
+
+    path: str
+    action: str
+    detail: str
+    fix: str = ""
 
 
 @dataclass
 class Analysis:
-    """Every model reached from `root`, and which of them take part in a reference cycle."""
+    """Every record reached from `root`, which of them take part in a reference cycle, and the
+    notes on what strict mode rewrites, weakens or refuses."""
 
     root: type[BaseModel]
-    models: dict[type[BaseModel], ModelSpec]
-    recursive: set[type[BaseModel]]
+    models: dict[type[Any], ModelSpec]
+    recursive: set[type[Any]]
+    notes: list[Note] = field(default_factory=list)
+    #: some field's wire key is its name rather than what Pydantic reads (an AliasPath):
+    #: answers are validated with `by_name=True`
+    by_name: bool = False
 
 
 _SCALARS: dict[Any, str] = {
@@ -213,9 +299,39 @@ _SCALARS: dict[Any, str] = {
     decimal.Decimal: "decimal",
     ipaddress.IPv4Address: "ipv4",
     ipaddress.IPv6Address: "ipv6",
+    IPvAnyAddress: "ip",
+    dt.timedelta: "duration",
 }
 
-_STRING_CONSTRAINT_KINDS = {"str", "email", "url"}
+#: Pydantic types whose check strict mode cannot state: (kind, note for the description)
+_NOTED: dict[Any, tuple[str, str]] = {
+    PastDate: ("date", "A date in the past."),
+    FutureDate: ("date", "A date in the future."),
+    PastDatetime: ("datetime", "A moment in the past."),
+    FutureDatetime: ("datetime", "A moment in the future."),
+}
+
+_REFUSED: dict[Any, tuple[str, str]] = {
+    bytes: (
+        "bytes cannot be answered in strict mode (a model writes text, not raw bytes)",
+        "declare str, or Base64Str if the value is base64 text",
+    ),
+    SecretStr: (
+        "SecretStr would be written to the output table in clear text, defeating its masking",
+        "declare str, or drop the field from the output model",
+    ),
+    SecretBytes: (
+        "SecretBytes would be written to the output table in clear, defeating its masking",
+        "declare str, or drop the field from the output model",
+    ),
+}
+
+_STRING_CONSTRAINT_KINDS = {"str", "email", "url", "http_url"}
+
+
+def _is_json_marker(item: Any) -> bool:
+    # Json[X] is Annotated[X, Json]: the bare class is the marker
+    return item is Json or type(item) is Json
 
 
 def _constraints_of(metadata: list[Any] | tuple[Any, ...]) -> tuple[Constraints, Any, str | None]:
@@ -234,6 +350,8 @@ def _constraints_of(metadata: list[Any] | tuple[Any, ...]) -> tuple[Constraints,
             discriminator = item.discriminator or disc or discriminator
             description = item.description or desc or description
             continue
+        if _is_json_marker(item):
+            continue
         if type(item).__name__ == "Discriminator":
             discriminator = getattr(item, "discriminator", None)
             continue
@@ -247,7 +365,7 @@ def _constraints_of(metadata: list[Any] | tuple[Any, ...]) -> tuple[Constraints,
     return Constraints(**found), discriminator, description
 
 
-def _def_name(cls: type[BaseModel], taken: set[str]) -> str:
+def _def_name(cls: type[Any], taken: set[str]) -> str:
     base = re.sub(r"[^a-zA-Z0-9_-]", "_", cls.__name__).strip("_") or "Model"
     name, n = base, 2
     while name in taken:
@@ -255,52 +373,147 @@ def _def_name(cls: type[BaseModel], taken: set[str]) -> str:
     return name
 
 
-class _Reader:
-    def __init__(self, root: type[BaseModel]):
-        self.root = root
-        self.models: dict[type[BaseModel], ModelSpec] = {}
-        self.edges: dict[type[BaseModel], set[type[BaseModel]]] = {}
+def _record_kind(tp: Any) -> str | None:
+    """`model`, `dataclass`, `typeddict` or `namedtuple` when `tp` is a record class."""
+    if not isinstance(tp, type):
+        return None
+    if issubclass(tp, BaseModel):
+        return "model"
+    if typing_extensions.is_typeddict(tp):
+        return "typeddict"
+    if dataclasses.is_dataclass(tp):
+        return "dataclass"
+    if issubclass(tp, tuple) and hasattr(tp, "_fields"):
+        return "namedtuple"
+    return None
 
-    def read_model(self, cls: type[BaseModel], path: str) -> None:
+
+def _alias_type(tp: Any) -> Any:
+    """The TypeAliasType behind `tp` (`type X = ...`, or an applied generic alias), or None."""
+    alias_types = tuple(
+        t
+        for t in (getattr(typing, "TypeAliasType", None), typing_extensions.TypeAliasType)
+        if t is not None
+    )
+    if isinstance(tp, alias_types):
+        return tp
+    origin = get_origin(tp)
+    if isinstance(origin, alias_types):
+        return origin
+    return None
+
+
+class _Reader:
+    def __init__(self, root: type[BaseModel], collect: bool = False):
+        self.root = root
+        self.collect = collect
+        self.models: dict[type[Any], ModelSpec] = {}
+        self.edges: dict[type[Any], set[type[Any]]] = {}
+        self.notes: list[Note] = []
+        self.by_name = False
+        self._aliases: list[Any] = []
+
+    def note(self, path: str, action: str, detail: str, fix: str = "") -> None:
+        self.notes.append(Note(path, action, detail, fix))
+
+    def _record_fields(self, cls: type[Any], kind: str, path: str) -> list[tuple[str, FieldInfo]]:
+        """Each field of a record as Pydantic would read it: (name, FieldInfo)."""
+        if kind == "model":
+            return list(cls.model_fields.items())
+        pydantic_fields = getattr(cls, "__pydantic_fields__", None)
+        if kind == "dataclass" and isinstance(pydantic_fields, dict):
+            return list(pydantic_fields.items())
+        try:
+            hints = typing.get_type_hints(cls, include_extras=True)
+        except Exception as e:
+            raise self.fail(path, f"{cls.__name__} has unresolved annotations: {e}") from e
+        out: list[tuple[str, FieldInfo]] = []
+        if kind == "dataclass":
+            for f in dataclasses.fields(cls):
+                if not f.init:
+                    continue  # Pydantic does not read these either
+                default = f.default if f.default is not dataclasses.MISSING else ...
+                out.append((f.name, FieldInfo.from_annotated_attribute(hints[f.name], default)))
+        elif kind == "namedtuple":
+            defaults = getattr(cls, "_field_defaults", {})
+            for name in cls._fields:
+                out.append(
+                    (name, FieldInfo.from_annotated_attribute(hints[name], defaults.get(name, ...)))
+                )
+        else:  # typeddict
+            required = cls.__required_keys__
+            for name, hint in hints.items():
+                if get_origin(hint) in (typing_extensions.Required, typing_extensions.NotRequired):
+                    hint = get_args(hint)[0]
+                if name not in required:
+                    raise self.fail(
+                        f"{path}.{name}",
+                        "a TypedDict key that may be missing (NotRequired, total=False) cannot "
+                        "be expressed in strict mode, where every key is answered",
+                        "make the key required and type it `X | None`",
+                    )
+                out.append((name, FieldInfo.from_annotation(hint)))
+        return out
+
+    def read_model(self, cls: type[Any], path: str, kind: str = "model") -> None:
         if cls in self.models:
             return
-        if issubclass(cls, RootModel):
+        if kind == "model" and issubclass(cls, RootModel):
             raise SchemaError(
                 f"{path}: {cls.__name__} is a RootModel; strict mode needs an object with named "
                 "fields at the root",
                 field_path=path,
                 model=self.root.__name__,
             )
-        if cls.model_config.get("extra") == "allow":
-            raise SchemaError(
-                f"{path}: {cls.__name__} allows extra fields (extra='allow'), which strict mode "
-                "cannot express; use extra='forbid' or 'ignore'",
-                field_path=path,
-                model=self.root.__name__,
+        config = getattr(cls, "model_config", None) or getattr(cls, "__pydantic_config__", {})
+        if config.get("extra") == "allow":
+            raise self.fail(
+                path,
+                f"{cls.__name__} allows extra fields (extra='allow'), which strict mode cannot "
+                "express",
+                "use extra='forbid' or 'ignore'",
             )
-        if not cls.__pydantic_complete__:
+        if kind == "model" and not cls.__pydantic_complete__:
             try:
                 cls.model_rebuild()
             except Exception as e:
-                raise SchemaError(
-                    f"{path}: {cls.__name__} has unresolved annotations: {e}",
-                    field_path=path,
-                    model=self.root.__name__,
-                ) from e
+                raise self.fail(path, f"{cls.__name__} has unresolved annotations: {e}") from e
         doc = cls.__doc__
-        if doc == BaseModel.__doc__ or cls.__doc__ is None:
+        if kind == "model" and doc == BaseModel.__doc__:
+            doc = None
+        if kind == "namedtuple" and doc and doc.startswith(f"{cls.__name__}("):
+            doc = None  # the generated "Point(x, y)" docstring says nothing to a model
+        if kind == "dataclass" and doc and doc.startswith(f"{cls.__name__}("):
+            doc = None  # likewise the signature dataclasses writes as the docstring
+        if kind == "typeddict" and doc == dict.__doc__:
             doc = None
         taken = {m.def_name for m in self.models.values()}
-        spec = ModelSpec(cls, _def_name(cls, taken), _clean_doc(doc))
+        spec = ModelSpec(cls, _def_name(cls, taken), _clean_doc(doc), kind=kind)
         self.models[cls] = spec
         self.edges[cls] = set()
-        for name, info in cls.model_fields.items():
+        for name, info in self._record_fields(cls, kind, path):
             fpath = f"{path}.{name}"
-            key = self._key(name, info, fpath)
-            metadata = list(info.metadata)
-            constraints, _, _ = _constraints_of(metadata)
-            node = self.read_type(info.annotation, fpath, cls, constraints, info.discriminator)
+            try:
+                key = self._key(name, info, fpath)
+                constraints, _, _ = _constraints_of(list(info.metadata))
+                node = self.read_type(info.annotation, fpath, cls, constraints, info.discriminator)
+                if any(_is_json_marker(m) for m in info.metadata):
+                    node = self._json(node, fpath)
+            except SchemaError as e:
+                if not self.collect:
+                    raise
+                self.note(e.field_path or fpath, "refused", _reason(e), e.fix)
+                node = Scalar("str")
+                key = name
             spec.fields.append(FieldSpec(name, key, node, info.description))
+
+    def _json(self, inner: Node, path: str) -> Node:
+        self.note(
+            path,
+            "rewritten",
+            "Json[...]: sent as the value itself and serialised to the JSON string Pydantic reads",
+        )
+        return JsonNode(inner)
 
     def _key(self, name: str, info: FieldInfo, path: str) -> str:
         alias = info.validation_alias
@@ -308,24 +521,39 @@ class _Reader:
             return info.alias or name
         if isinstance(alias, str):
             return alias
-        choices = getattr(alias, "choices", None)
-        if choices and isinstance(choices[0], str):
-            return choices[0]
-        raise SchemaError(
-            f"{path}: a validation_alias path cannot be expressed in strict mode; use a plain "
-            "string alias",
-            field_path=path,
-            model=self.root.__name__,
-        )
+        if isinstance(alias, AliasChoices):
+            first = alias.choices[0]
+            if isinstance(first, str):
+                if len(alias.choices) > 1:
+                    self.note(
+                        path,
+                        "rewritten",
+                        f"AliasChoices: the answer and the column use the first choice {first!r}",
+                    )
+                return first
+            alias = first
+        if isinstance(alias, AliasPath):
+            # The path describes where the value sits in some input document; an answer can
+            # put it under a plain key, which Pydantic also accepts when told to read by name.
+            self.by_name = True
+            self.note(
+                path,
+                "rewritten",
+                f"AliasPath{tuple(alias.path)!r}: answered and stored under the field's name "
+                f"{name!r}, validated by name",
+            )
+            return name
+        raise self.fail(path, f"validation_alias {alias!r} cannot be expressed in strict mode")
 
-    def fail(self, path: str, reason: str) -> SchemaError:
-        return SchemaError(f"{path}: {reason}", field_path=path, model=self.root.__name__)
+    def fail(self, path: str, reason: str, fix: str = "") -> SchemaError:
+        text = f"{path}: {reason}" + (f"; {fix}" if fix else "")
+        return SchemaError(text, field_path=path, model=self.root.__name__, reason=reason, fix=fix)
 
     def read_type(
         self,
         tp: Any,
         path: str,
-        owner: type[BaseModel],
+        owner: type[Any],
         constraints: Constraints = NO_CONSTRAINTS,
         discriminator: Any = None,
     ) -> Node:
@@ -333,16 +561,56 @@ class _Reader:
         if origin is typing.Annotated:
             base, *meta = get_args(tp)
             extra, disc, _ = _constraints_of(meta)
-            return self.read_type(
+            node = self.read_type(
                 base, path, owner, extra.merged(constraints), discriminator or disc
             )
+            return self._json(node, path) if any(_is_json_marker(m) for m in meta) else node
+        if isinstance(tp, typing.NewType):
+            return self.read_type(tp.__supertype__, path, owner, constraints, discriminator)
+        alias = _alias_type(tp)
+        if alias is not None:
+            if alias in self._aliases:
+                raise self.fail(
+                    path,
+                    f"the type alias {alias.__name__} refers to itself, which strict mode "
+                    "cannot express without a model",
+                    "use a recursive BaseModel instead of a recursive type alias",
+                )
+            value = alias.__value__
+            if isinstance(value, str):  # a forward reference, as a recursive alias is written
+                namespace = (
+                    vars(sys.modules[alias.__module__]) if alias.__module__ in sys.modules else {}
+                )
+                value = eval(value, dict(namespace), {alias.__name__: alias})
+            if alias is not tp:  # an applied generic alias: substitute its arguments
+                params = getattr(alias, "__type_params__", ())
+                value = value[get_args(tp)] if params else value
+            self._aliases.append(alias)
+            try:
+                return self.read_type(value, path, owner, constraints, discriminator)
+            finally:
+                self._aliases.pop()
         if tp is Any or tp is object:
             raise self.fail(
                 path,
-                "typing.Any cannot be expressed in strict mode; give the field a concrete type",
+                "typing.Any cannot be expressed in strict mode",
+                "give the field a concrete type",
+            )
+        if tp is Json:
+            raise self.fail(
+                path,
+                "a bare Json holds any JSON value (typing.Any), which strict mode cannot express",
+                "name the content: Json[list[int]], Json[MyModel], ...",
             )
         if isinstance(tp, typing.TypeVar):
-            raise self.fail(path, f"unbound type variable {tp} cannot be expressed in strict mode")
+            raise self.fail(
+                path,
+                f"unbound type variable {tp} cannot be expressed in strict mode",
+                "parametrise the generic model, e.g. Page[Item]",
+            )
+        if tp in _REFUSED:
+            reason, fix = _REFUSED[tp]
+            raise self.fail(path, reason, fix)
         if origin in (Union, types.UnionType):
             return self._union(tp, path, owner, constraints, discriminator)
         if origin is Literal:
@@ -359,54 +627,70 @@ class _Reader:
                         path, f"enum {tp.__name__} has value {v!r}, which is not a JSON scalar"
                     )
             return EnumNode(tp, values)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            if issubclass(tp, RootModel):
-                root_type = tp.model_fields["root"].annotation
-                return self.read_type(root_type, path, owner, constraints, discriminator)
-            self.read_model(tp, path)
+        if isinstance(tp, type) and issubclass(tp, RootModel):
+            root_type = tp.model_fields["root"].annotation
+            self.note(path, "rewritten", f"RootModel {tp.__name__}: sent and stored as its root")
+            return self.read_type(root_type, path, owner, constraints, discriminator)
+        kind = _record_kind(tp)
+        if kind is not None:
+            self.read_model(tp, path, kind)
             self.edges[owner].add(tp)
             return ModelNode(tp)
-        kind = _SCALARS.get(tp)
-        if kind is None and isinstance(tp, type) and issubclass(tp, AnyUrl):
-            kind = "url"
-        if kind is not None:
-            if (
-                kind == "decimal"
-                and constraints.max_digits is not None
-                and (
-                    constraints.decimal_places is not None
-                    and constraints.decimal_places > constraints.max_digits
-                )
-            ):
-                raise self.fail(path, "decimal_places is larger than max_digits")
-            return Scalar(kind, constraints)
+        if tp in _NOTED:
+            kind, note = _NOTED[tp]
+            self.note(path, "weakened", f"{tp.__name__}: {note.lower()[:-1]} is only described")
+            return self._scalar(kind, constraints, path, note)
+        scalar = _SCALARS.get(tp)
+        if scalar is None and isinstance(tp, type) and issubclass(tp, AnyUrl):
+            scalar = "http_url" if issubclass(tp, HttpUrl) else "url"
+        if scalar is not None:
+            return self._scalar(scalar, constraints, path)
         args = get_args(tp)
-        if origin in (list, set, frozenset, AbcSequence, AbcSet) or tp in (list, set, frozenset):
+        seqs = (list, set, frozenset, collections.deque, AbcSequence, AbcSet)
+        if origin in seqs or tp in seqs:
             if not args:
                 raise self.fail(
                     path,
-                    "typing.Any cannot be expressed in strict mode; give the list an item type",
+                    "typing.Any cannot be expressed in strict mode",
+                    "give the list an item type",
                 )
             item = self.read_type(args[0], f"{path}[]", owner)
-            return SeqNode(item, constraints, unique=origin in (set, frozenset, AbcSet))
+            unique = origin in (set, frozenset, AbcSet)
+            if unique:
+                self.note(
+                    path,
+                    "weakened",
+                    "set: strict mode has no uniqueItems; 'each item at most once' is in the "
+                    "description and Pydantic drops duplicates",
+                )
+            return SeqNode(item, constraints, unique=unique)
         if origin is tuple or tp is tuple:
             if not args:
                 raise self.fail(
                     path,
-                    "typing.Any cannot be expressed in strict mode; give the tuple item types",
+                    "typing.Any cannot be expressed in strict mode",
+                    "give the tuple item types",
                 )
             if len(args) == 2 and args[1] is Ellipsis:
                 return SeqNode(self.read_type(args[0], f"{path}[]", owner), constraints)
             if args == ((),):
                 raise self.fail(path, "an empty tuple cannot be expressed in strict mode")
             items = tuple(self.read_type(a, f"{path}[{i}]", owner) for i, a in enumerate(args))
-            return TupleNode(items)
+            node = TupleNode(items)
+            if node.as_object:
+                self.note(
+                    path,
+                    "rewritten",
+                    'tuple of differing types: sent as an object keyed by position ("0", "1", '
+                    "...) and decoded back to a tuple",
+                )
+            return node
         if origin in (dict, AbcMapping) or tp is dict:
             if not args:
                 raise self.fail(
                     path,
-                    "typing.Any cannot be expressed in strict mode; give the dict key and value "
-                    "types",
+                    "typing.Any cannot be expressed in strict mode",
+                    "give the dict key and value types",
                 )
             key = self.read_type(args[0], f"{path}{{key}}", owner)
             if not (
@@ -415,14 +699,59 @@ class _Reader:
             ):
                 raise self.fail(path, "dict keys must be str, int, an Enum or a Literal")
             value = self.read_type(args[1], f"{path}{{}}", owner)
+            self.note(
+                path,
+                "rewritten",
+                'dict: sent as a list of {"key", "value"} pairs (strict mode has no free keys)',
+            )
             return MapNode(key, value, constraints)
-        raise self.fail(path, f"type {_type_name(tp)} cannot be expressed in strict mode")
+        raise self.fail(
+            path,
+            f"type {_type_name(tp)} cannot be expressed in strict mode",
+            "use a BaseModel, dataclass, TypedDict or a standard scalar type",
+        )
+
+    def _scalar(self, kind: str, c: Constraints, path: str, note: str | None = None) -> Scalar:
+        if (
+            kind == "decimal"
+            and c.max_digits is not None
+            and (c.decimal_places is not None and c.decimal_places > c.max_digits)
+        ):
+            raise self.fail(path, "decimal_places is larger than max_digits")
+        if kind in _STRING_CONSTRAINT_KINDS and (c.min_length or c.max_length is not None):
+            pattern = (
+                length_pattern(c.min_length, c.max_length, c.pattern) if kind == "str" else None
+            )
+            if pattern is False:
+                raise self.fail(
+                    path,
+                    f"no string matches both the pattern {c.pattern!r} and the length limits",
+                    "fix the pattern or the limits",
+                )
+            if pattern:
+                self.note(path, "rewritten", f"string length: sent as the pattern {pattern}")
+            else:
+                why = (
+                    "its format has a fixed pattern"
+                    if kind != "str"
+                    else f"the pattern {c.pattern!r} takes no length without lookahead"
+                )
+                self.note(
+                    path,
+                    "weakened",
+                    f"string length: only in the description ({why}); Pydantic enforces it",
+                    "write the length into the pattern, e.g. ^[A-Z]{3,8}$" if kind == "str" else "",
+                )
+        bounded = any(getattr(c, a) is not None for a in ("gt", "ge", "lt", "le", "multiple_of"))
+        if bounded and kind in ("decimal", "date", "datetime", "datetime_aware", "datetime_naive"):
+            self.note(path, "weakened", f"bounds on a {kind}: only in the description")
+        return Scalar(kind, c, note)
 
     def _union(
         self,
         tp: Any,
         path: str,
-        owner: type[BaseModel],
+        owner: type[Any],
         constraints: Constraints,
         discriminator: Any,
     ) -> Node:
@@ -471,13 +800,24 @@ def decimal_digits(c: Constraints) -> tuple[int, int]:
     return digits, places
 
 
-def analyze(model: type[BaseModel]) -> Analysis:
-    """Read `model` and every model it reaches; raise `SchemaError` on what strict mode lacks."""
-    reader = _Reader(model)
+def _reason(e: SchemaError) -> str:
+    if e.reason:
+        return e.reason
+    text = str(e)
+    return text.split(": ", 1)[1] if e.field_path and text.startswith(e.field_path) else text
+
+
+def analyze(model: type[BaseModel], *, collect: bool = False) -> Analysis:
+    """Read `model` and every record it reaches; raise `SchemaError` on what strict mode lacks.
+
+    With `collect`, a field that cannot be expressed is recorded as a `refused` note (and read
+    as a string) instead, so a linter can list every problem at once.
+    """
+    reader = _Reader(model, collect=collect)
     reader.read_model(model, model.__name__)
-    recursive: set[type[BaseModel]] = set()
+    recursive: set[type[Any]] = set()
     for start in reader.models:
-        seen: set[type[BaseModel]] = set()
+        seen: set[type[Any]] = set()
         stack = list(reader.edges[start])
         while stack:
             cur = stack.pop()
@@ -487,4 +827,4 @@ def analyze(model: type[BaseModel]) -> Analysis:
             if cur not in seen:
                 seen.add(cur)
                 stack.extend(reader.edges[cur])
-    return Analysis(model, reader.models, recursive)
+    return Analysis(model, reader.models, recursive, reader.notes, reader.by_name)

@@ -2,34 +2,47 @@
 
 `extract.schema` rewrites what strict mode cannot say directly (see its docstring); this module
 holds the two directions of that rewrite. `Decoders` builds, from the `Analysis` of a model, one
-decoder that turns a parsed reply into what `model_validate` accepts, touching only what was
-rewritten (a `dict[K, V]` sent as a list of `{"key": K, "value": V}` objects becomes a dict again;
-a duplicate key: last wins). `encode` is the inverse: the wire form of a model instance.
+decoder that turns a parsed reply into what Pydantic reads, touching only what was rewritten (a
+`dict[K, V]` sent as a list of `{"key": K, "value": V}` objects becomes a dict again, a duplicate
+key: last wins; a mixed tuple sent as `{"0": a, "1": b}` becomes `[a, b]`; a `Json[X]` value
+becomes its JSON text). `Encoder` is the inverse: the wire form of an instance, walked along the
+type tree so that every record is keyed exactly as its schema says (aliases, AliasChoices,
+AliasPath). With `maps="objects"` it gives the JSON a JSON column stores instead: dicts stay
+objects and tuples stay arrays.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import decimal
 import enum
+import ipaddress
+import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, RootModel
+from pydantic.networks import AnyUrl
 from pydantic_core import to_jsonable_python
 
 from .types import (
     Analysis,
+    EnumNode,
+    JsonNode,
     LiteralNode,
     MapNode,
     ModelNode,
     Node,
     NullableNode,
+    Scalar,
     SeqNode,
     TupleNode,
     UnionNode,
 )
 
-__all__ = ["Decoder", "Decoders", "encode"]
+__all__ = ["Decoder", "Decoders", "Encoder"]
 
 Decoder = Callable[[Any], Any]
 
@@ -55,7 +68,9 @@ class Decoders:
         self.needs = needs
 
     def _needs(self, node: Node, needs: dict[type[BaseModel], bool]) -> bool:
-        if isinstance(node, MapNode):
+        if isinstance(node, MapNode | JsonNode):
+            return True
+        if isinstance(node, TupleNode) and node.as_object:
             return True
         if isinstance(node, ModelNode):
             return needs[node.cls]
@@ -94,12 +109,36 @@ class Decoders:
             table, cls = self.table, node.cls
             return lambda v: table[cls](v)  # type: ignore[misc]  # filled before first call
         if isinstance(node, NullableNode):
-            return self.node(node.inner)  # every decoder passes None through unchanged
+            inner = self.node(node.inner)
+            if inner is None:
+                return None
+            decode_inner: Decoder = inner
+
+            # None is the null branch itself: it must not reach a Json decoder, which would
+            # turn it into the text "null"
+            return lambda v: None if v is None else decode_inner(v)
         if isinstance(node, SeqNode):
             d = self.node(node.item)
             if d is None:
                 return None
             return lambda v: [d(x) for x in v] if isinstance(v, list) else v
+        if isinstance(node, JsonNode):
+            inner = self.node(node.inner)
+
+            def decode_json(v: Any) -> Any:
+                return json.dumps(inner(v) if inner else v, ensure_ascii=False)
+
+            return decode_json
+        if isinstance(node, TupleNode) and node.as_object:
+            ds = [self.node(i) for i in node.items]
+            keys = [str(i) for i in range(len(ds))]
+
+            def decode_tuple(v: Any) -> Any:
+                if not (isinstance(v, dict) and set(v) == set(keys)):
+                    return v  # not the wire shape: let Pydantic report it
+                return [d(v[k]) if d else v[k] for d, k in zip(ds, keys, strict=True)]
+
+            return decode_tuple
         if isinstance(node, TupleNode):
             ds = [self.node(i) for i in node.items]
             if not any(ds):
@@ -173,36 +212,145 @@ def _map_decoder(value_decoder: Decoder | None) -> Decoder:
     return decode_map
 
 
-def encode(value: Any, keys: dict[type[BaseModel], list[tuple[str, str]]]) -> Any:
-    if isinstance(value, BaseModel):
-        if isinstance(value, RootModel):
-            return encode(value.root, keys)
-        plan = keys.get(type(value))
-        if plan is None:
-            plan = [
-                (
-                    n,
-                    (f.alias or n)
-                    if not isinstance(f.validation_alias, str)
-                    else f.validation_alias,
-                )
-                for n, f in type(value).model_fields.items()
-            ]
-        return {key: encode(getattr(value, name), keys) for name, key in plan}
-    if isinstance(value, dict):
-        return [{"key": encode(k, keys), "value": encode(v, keys)} for k, v in value.items()]
-    if isinstance(value, list | tuple):
-        return [encode(v, keys) for v in value]
+_STRINGS: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "email": (str,),
+    "url": (AnyUrl, str),
+    "http_url": (AnyUrl, str),
+    "uuid": (uuid.UUID,),
+    "ipv4": (ipaddress.IPv4Address,),
+    "ipv6": (ipaddress.IPv6Address,),
+    "ip": (ipaddress.IPv4Address, ipaddress.IPv6Address),
+    "decimal": (decimal.Decimal,),
+    "date": (dt.date,),
+    "datetime": (dt.datetime,),
+    "datetime_aware": (dt.datetime,),
+    "datetime_naive": (dt.datetime,),
+    "time": (dt.time,),
+    "duration": (dt.timedelta,),
+    "float": (float, int),
+    "bool": (bool,),
+}
+
+
+def unroot(value: Any) -> Any:
+    """A RootModel's value; anything else as it is (a RootModel field is read as its root)."""
+    while isinstance(value, RootModel):
+        value = value.root
+    return value
+
+
+def _ordered(value: Any) -> list[Any]:
     if isinstance(value, set | frozenset):
-        items = [encode(v, keys) for v in value]
         try:
-            return sorted(items)
+            return sorted(value)
         except TypeError:
+            return list(value)
+    return list(value)
+
+
+class Encoder:
+    """Instances to JSON-able data, walked along the type tree of one `Analysis`.
+
+    `maps="pairs"` gives the wire form (what `compile_schema`'s schema describes and its decoder
+    inverts); `maps="objects"` gives the JSON a JSON column stores: dicts as objects (keys as
+    text), tuples as arrays, records keyed as on the wire.
+    """
+
+    def __init__(self, analysis: Analysis, *, maps: str = "pairs"):
+        self.a = analysis
+        self.pairs = maps == "pairs"
+
+    def record(self, cls: type[Any], value: Any) -> Any:
+        """The encoded form of an instance of the record class `cls`."""
+        return self.value(ModelNode(cls), value)
+
+    def value(self, node: Node, v: Any) -> Any:
+        v = unroot(v)
+        if v is None:
+            return None
+        if isinstance(node, NullableNode | JsonNode):
+            return self.value(node.inner, v)
+        if isinstance(node, ModelNode):
+            spec = self.a.models[node.cls]
+            return {f.key: self.value(f.node, spec.get(v, f.name)) for f in spec.fields}
+        if isinstance(node, SeqNode):
+            return [self.value(node.item, x) for x in _ordered(v)]
+        if isinstance(node, TupleNode):
+            items = [self.value(n, x) for n, x in zip(node.items, v, strict=False)]
+            if node.as_object and self.pairs:
+                return {str(i): x for i, x in enumerate(items)}
             return items
-    if isinstance(value, enum.Enum):
-        return encode(value.value, keys)
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return to_jsonable_python(value)
+        if isinstance(node, MapNode):
+            if self.pairs:
+                return [
+                    {"key": self.value(node.key, k), "value": self.value(node.value, x)}
+                    for k, x in v.items()
+                ]
+            return {str(self.value(node.key, k)): self.value(node.value, x) for k, x in v.items()}
+        if isinstance(node, UnionNode):
+            for member in node.members:
+                if self.fits(member, v):
+                    return self.value(member, v)
+            return self.generic(v)
+        if isinstance(node, LiteralNode | EnumNode):
+            return v.value if isinstance(v, enum.Enum) else v
+        return self.scalar(v)
+
+    @staticmethod
+    def scalar(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return v.value
+        if isinstance(v, decimal.Decimal):
+            return format(v, "f")
+        if isinstance(v, str | int | float | bool):
+            return v
+        return to_jsonable_python(v)
+
+    def fits(self, node: Node, v: Any) -> bool:
+        """Whether `v` is a value of `node`'s type: picks a union member for an instance."""
+        if isinstance(node, NullableNode | JsonNode):
+            return v is None or self.fits(node.inner, v)
+        if isinstance(node, Scalar):
+            if node.kind == "int":
+                return isinstance(v, int) and not isinstance(v, bool)
+            if node.kind in ("float",):
+                return isinstance(v, float | int) and not isinstance(v, bool)
+            if node.kind == "date":
+                return isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+            if node.kind == "null":
+                return v is None
+            return isinstance(v, _STRINGS.get(node.kind, (str,)))
+        if isinstance(node, EnumNode):
+            return isinstance(v, node.cls)
+        if isinstance(node, LiteralNode):
+            return any(v == x and type(v) is type(x) for x in node.values)
+        if isinstance(node, ModelNode):
+            spec = self.a.models[node.cls]
+            if spec.kind == "typeddict":
+                return isinstance(v, dict) and set(v) == {f.name for f in spec.fields}
+            return isinstance(v, node.cls)
+        if isinstance(node, SeqNode):
+            return isinstance(v, list | set | frozenset | collections.deque) or (
+                isinstance(v, tuple) and not hasattr(v, "_fields")
+            )
+        if isinstance(node, TupleNode):
+            return isinstance(v, tuple) and len(v) == len(node.items)
+        if isinstance(node, MapNode):
+            return isinstance(v, dict)
+        if isinstance(node, UnionNode):
+            return any(self.fits(m, v) for m in node.members)
+        raise AssertionError(node)  # pragma: no cover - the node union is closed
+
+    def generic(self, v: Any) -> Any:
+        """A value no union member claimed: encoded by its own type."""
+        for cls, spec in self.a.models.items():
+            if spec.kind != "typeddict" and isinstance(v, cls):
+                return self.value(ModelNode(cls), v)
+        if isinstance(v, dict):
+            if self.pairs:
+                return [{"key": self.generic(k), "value": self.generic(x)} for k, x in v.items()]
+            return {str(self.generic(k)): self.generic(x) for k, x in v.items()}
+        if isinstance(v, list | tuple | set | frozenset | collections.deque):
+            return [self.generic(x) for x in _ordered(v)]
+        return self.scalar(v)

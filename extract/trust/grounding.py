@@ -95,7 +95,7 @@ FUZZY_MIN_CHARS = 4
 NUMBER_KINDS = frozenset({"int", "float", "decimal"})
 DATE_KINDS = frozenset({"date", "datetime", "datetime_aware", "datetime_naive"})
 #: string kinds searched as text; only `str` may match fuzzily
-STRING_KINDS = frozenset({"str", "email", "url", "uuid", "ipv4", "ipv6"})
+STRING_KINDS = frozenset({"str", "email", "url", "http_url", "uuid", "ip", "ipv4", "ipv6"})
 #: leaf kinds whose values are looked up; enum, bool and json values are not copied text
 GROUNDABLE_KINDS = STRING_KINDS | NUMBER_KINDS | DATE_KINDS | {"time"}
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from ..schema.types import (
     Analysis,
     EnumNode,
+    JsonNode,
     LiteralNode,
     MapNode,
     ModelNode,
@@ -82,7 +83,8 @@ class _Shaper:
         self.a = analysis
 
     def node(self, node: Node) -> Shape:
-        if isinstance(node, NullableNode):
+        # Json[X] travels and is stored as X itself, so it mirrors as X
+        if isinstance(node, NullableNode | JsonNode):
             return self.node(node.inner)
         if isinstance(node, Scalar):
             return Leaf(node.kind)
@@ -101,7 +103,7 @@ class _Shaper:
             return Leaf("json")
         raise AssertionError(node)  # pragma: no cover - the node union is closed
 
-    def model(self, cls: type[BaseModel]) -> Fields:
+    def model(self, cls: type[Any]) -> Fields:
         return Fields(tuple((f.key, self.node(f.node)) for f in self.a.models[cls].fields))
 
 
