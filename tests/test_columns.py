@@ -64,7 +64,7 @@ def canon(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [canon(v) for v in value]
     if isinstance(value, set | frozenset):
-        return sorted(canon(v) for v in value)
+        return sorted((canon(v) for v in value), key=repr)
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         try:
             return value.astimezone(dt.UTC).replace(tzinfo=None)

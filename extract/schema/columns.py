@@ -65,7 +65,8 @@ from pydantic import BaseModel, RootModel
 
 from ..sql import ident as quote
 from ..sql import literal as _literal
-from .types import (
+from .records import wire_key
+from .tree import (
     Analysis,
     EnumNode,
     JsonNode,
@@ -78,9 +79,9 @@ from .types import (
     SeqNode,
     TupleNode,
     UnionNode,
-    analyze,
     decimal_digits,
 )
+from .types import analyze
 from .wire import Encoder, unroot
 
 if TYPE_CHECKING:
@@ -170,9 +171,7 @@ def generic_jsonable(value: Any) -> Any:
         if isinstance(value, RootModel):
             return generic_jsonable(value.root)
         return {
-            (f.alias or n)
-            if not isinstance(f.validation_alias, str)
-            else f.validation_alias: generic_jsonable(getattr(value, n))
+            wire_key(n, f) or n: generic_jsonable(getattr(value, n))
             for n, f in type(value).model_fields.items()
         }
     if isinstance(value, dict):

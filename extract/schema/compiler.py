@@ -54,7 +54,7 @@ from .strict_limits import MAX_DEPTH as MAX_DEPTH
 from .strict_limits import MAX_ENUM_VALUES as MAX_ENUM_VALUES
 from .strict_limits import MAX_PROPERTIES as MAX_PROPERTIES
 from .strict_limits import NAME_RE, schema_problems
-from .types import (
+from .tree import (
     Analysis,
     Constraints,
     EnumNode,
@@ -68,9 +68,9 @@ from .types import (
     SeqNode,
     TupleNode,
     UnionNode,
-    analyze,
     decimal_digits,
 )
+from .types import analyze
 from .wire import Decoder, Decoders, Encoder
 
 __all__ = ["CompiledSchema", "compile_schema", "schema_problems"]
@@ -390,7 +390,9 @@ class _Emitter:
                 lengths = length_pattern(c.min_length, c.max_length, c.pattern)
                 if isinstance(lengths, str):
                     out["pattern"] = lengths
-            if c.min_length is not None and c.max_length is not None:
+            if c.min_length is not None and c.min_length == c.max_length:
+                notes.append(f"Exactly {c.min_length} characters.")
+            elif c.min_length is not None and c.max_length is not None:
                 notes.append(f"{c.min_length} to {c.max_length} characters.")
             elif c.min_length:
                 notes.append(f"At least {c.min_length} characters.")

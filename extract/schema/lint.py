@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from ..display import text_table
 from ..errors import SchemaError
 from .compiler import compile_schema
-from .types import Note, _reason, analyze
+from .tree import Note
+from .types import _reason, analyze
 
 __all__ = ["Note", "check_model", "has_refusals", "render_notes"]
 

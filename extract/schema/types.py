@@ -20,7 +20,6 @@ Every rewrite or weakening that strict mode forces is recorded as a `Note` on th
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import decimal
 import enum
@@ -33,7 +32,6 @@ import uuid
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence as AbcSequence
 from collections.abc import Set as AbcSet
-from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 import typing_extensions
@@ -60,228 +58,29 @@ from pydantic.networks import AnyUrl
 
 from ..errors import SchemaError
 from .patterns import length_pattern
-
-__all__ = [
-    "Analysis",
-    "Constraints",
-    "EnumNode",
-    "FieldSpec",
-    "JsonNode",
-    "LiteralNode",
-    "MapNode",
-    "ModelNode",
-    "ModelSpec",
-    "Node",
-    "Note",
-    "NullableNode",
-    "Scalar",
-    "SeqNode",
-    "TupleNode",
-    "UnionNode",
-    "analyze",
-    "decimal_digits",
-]
-
-#: precision and scale of a Decimal that declares neither max_digits nor decimal_places
-DEFAULT_DECIMAL = (38, 9)
-
-_CONSTRAINT_NAMES = (
-    "gt",
-    "ge",
-    "lt",
-    "le",
-    "multiple_of",
-    "min_length",
-    "max_length",
-    "pattern",
-    "max_digits",
-    "decimal_places",
-)
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """The Pydantic constraints found on one type (from `Field(...)`, `Annotated`, `con*()`)."""
-
-    gt: Any = None
-    ge: Any = None
-    lt: Any = None
-    le: Any = None
-    multiple_of: Any = None
-    min_length: int | None = None
-    max_length: int | None = None
-    pattern: str | None = None
-    max_digits: int | None = None
-    decimal_places: int | None = None
-
-    def merged(self, other: Constraints) -> Constraints:
-        values = {
-            n: getattr(other, n) if getattr(other, n) is not None else getattr(self, n)
-            for n in _CONSTRAINT_NAMES
-        }
-        return Constraints(**values)
-
-
-NO_CONSTRAINTS = Constraints()
-
-
-@dataclass(frozen=True)
-class Scalar:
-    """A JSON scalar. `kind` is one of: str int float bool null date datetime datetime_aware
-    datetime_naive time duration uuid email url http_url ipv4 ipv6 ip decimal (`ip`: IPv4 or
-    IPv6; `http_url`: an http or https URL).
-
-    `note` is a check Pydantic makes that strict mode cannot state (`PastDate`: "A date in the
-    past."); it goes into the description."""
-
-    kind: str
-    constraints: Constraints = NO_CONSTRAINTS
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class LiteralNode:
-    """`Literal[...]`: the JSON values allowed (Enum members already reduced to their values)."""
-
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class EnumNode:
-    """An `enum.Enum` subclass; `values` are its members' values in definition order."""
-
-    cls: type[enum.Enum]
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class SeqNode:
-    """`list[X]`, `set[X]`, `tuple[X, ...]`. `unique` for sets."""
-
-    item: Node
-    constraints: Constraints = NO_CONSTRAINTS
-    unique: bool = False
-
-
-@dataclass(frozen=True)
-class TupleNode:
-    """A fixed-length tuple `tuple[X, Y, ...]`. When the positions differ in type it travels as
-    an object keyed by position (`{"0": X, "1": Y}`): strict mode has no `prefixItems`, and an
-    array of `anyOf` items would let any type stand at any position."""
-
-    items: tuple[Node, ...]
-
-    @property
-    def as_object(self) -> bool:
-        return any(i != self.items[0] for i in self.items[1:])
-
-
-@dataclass(frozen=True)
-class JsonNode:
-    """`Json[X]`: Pydantic wants a JSON string; the wire carries X itself, which the decoder
-    serialises, so the model never has to escape JSON inside JSON."""
-
-    inner: Node
-
-
-@dataclass(frozen=True)
-class MapNode:
-    """`dict[K, V]`; keys are str, int, Enum or string Literal."""
-
-    key: Node
-    value: Node
-    constraints: Constraints = NO_CONSTRAINTS
-
-
-@dataclass(frozen=True)
-class ModelNode:
-    """A nested record (model, dataclass, TypedDict, NamedTuple); its fields are in
-    `Analysis.models[cls]`."""
-
-    cls: type[Any]
-
-
-@dataclass(frozen=True)
-class UnionNode:
-    """A union of two or more non-null types; `discriminator` is the field name that tells
-    model members apart, when the field declares one."""
-
-    members: tuple[Node, ...]
-    discriminator: str | None = None
-
-
-@dataclass(frozen=True)
-class NullableNode:
-    """`X | None`."""
-
-    inner: Node
-
-
-Node = Union[  # noqa: UP007 - a runtime alias, so the PEP 604 form would need quoting anyway
-    Scalar,
-    LiteralNode,
+from .records import def_name, record_doc, record_fields, record_kind, wire_key
+from .tree import (
+    CONSTRAINT_NAMES,
+    NO_CONSTRAINTS,
+    Analysis,
+    Constraints,
     EnumNode,
-    SeqNode,
-    TupleNode,
+    FieldSpec,
+    JsonNode,
+    LiteralNode,
     MapNode,
     ModelNode,
-    UnionNode,
+    ModelSpec,
+    Node,
+    Note,
     NullableNode,
-    JsonNode,
-]
+    Scalar,
+    SeqNode,
+    TupleNode,
+    UnionNode,
+)
 
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One model field: attribute `name`, wire and column `key` (its alias, else its name)."""
-
-    name: str
-    key: str
-    node: Node
-    description: str | None
-
-
-@dataclass
-class ModelSpec:
-    """One record class: its `$defs` name, docstring and fields in declaration order. `kind` is
-    `model`, `dataclass`, `namedtuple` (fields read as attributes) or `typeddict` (a dict)."""
-
-    cls: type[Any]
-    def_name: str
-    description: str | None
-    fields: list[FieldSpec] = field(default_factory=list)
-    kind: str = "model"
-
-    def get(self, value: Any, name: str) -> Any:
-        """The value of field `name` in an instance of this record."""
-        return value[name] if self.kind == "typeddict" else getattr(value, name)
-
-
-@dataclass(frozen=True)
-class Note:
-    """What strict mode does to one field: `action` is `rewritten` (sent in another form and
-    decoded back), `weakened` (a check moved into the description, enforced by Pydantic only) or
-    `refused`; `fix` is what a user can change (empty when nothing needs changing)."""
-
-    path: str
-    action: str
-    detail: str
-    fix: str = ""
-
-
-@dataclass
-class Analysis:
-    """Every record reached from `root`, which of them take part in a reference cycle, and the
-    notes on what strict mode rewrites, weakens or refuses."""
-
-    root: type[BaseModel]
-    models: dict[type[Any], ModelSpec]
-    recursive: set[type[Any]]
-    notes: list[Note] = field(default_factory=list)
-    #: some field's wire key is its name rather than what Pydantic reads (an AliasPath):
-    #: answers are validated with `by_name=True`
-    by_name: bool = False
-
+__all__ = ["analyze"]
 
 _SCALARS: dict[Any, str] = {
     str: "str",
@@ -345,7 +144,7 @@ def _constraints_of(metadata: list[Any] | tuple[Any, ...]) -> tuple[Constraints,
         if isinstance(item, FieldInfo):
             inner, disc, desc = _constraints_of(item.metadata)
             found.update(
-                {n: getattr(inner, n) for n in _CONSTRAINT_NAMES if getattr(inner, n) is not None}
+                {n: getattr(inner, n) for n in CONSTRAINT_NAMES if getattr(inner, n) is not None}
             )
             discriminator = item.discriminator or disc or discriminator
             description = item.description or desc or description
@@ -355,7 +154,7 @@ def _constraints_of(metadata: list[Any] | tuple[Any, ...]) -> tuple[Constraints,
         if type(item).__name__ == "Discriminator":
             discriminator = getattr(item, "discriminator", None)
             continue
-        for n in _CONSTRAINT_NAMES:
+        for n in CONSTRAINT_NAMES:
             value = getattr(item, n, None)
             if value is not None and not callable(value):
                 found[n] = value
@@ -363,29 +162,6 @@ def _constraints_of(metadata: list[Any] | tuple[Any, ...]) -> tuple[Constraints,
     if isinstance(pattern, re.Pattern):
         found["pattern"] = pattern.pattern
     return Constraints(**found), discriminator, description
-
-
-def _def_name(cls: type[Any], taken: set[str]) -> str:
-    base = re.sub(r"[^a-zA-Z0-9_-]", "_", cls.__name__).strip("_") or "Model"
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
-    return name
-
-
-def _record_kind(tp: Any) -> str | None:
-    """`model`, `dataclass`, `typeddict` or `namedtuple` when `tp` is a record class."""
-    if not isinstance(tp, type):
-        return None
-    if issubclass(tp, BaseModel):
-        return "model"
-    if typing_extensions.is_typeddict(tp):
-        return "typeddict"
-    if dataclasses.is_dataclass(tp):
-        return "dataclass"
-    if issubclass(tp, tuple) and hasattr(tp, "_fields"):
-        return "namedtuple"
-    return None
 
 
 def _alias_type(tp: Any) -> Any:
@@ -416,45 +192,6 @@ class _Reader:
     def note(self, path: str, action: str, detail: str, fix: str = "") -> None:
         self.notes.append(Note(path, action, detail, fix))
 
-    def _record_fields(self, cls: type[Any], kind: str, path: str) -> list[tuple[str, FieldInfo]]:
-        """Each field of a record as Pydantic would read it: (name, FieldInfo)."""
-        if kind == "model":
-            return list(cls.model_fields.items())
-        pydantic_fields = getattr(cls, "__pydantic_fields__", None)
-        if kind == "dataclass" and isinstance(pydantic_fields, dict):
-            return list(pydantic_fields.items())
-        try:
-            hints = typing.get_type_hints(cls, include_extras=True)
-        except Exception as e:
-            raise self.fail(path, f"{cls.__name__} has unresolved annotations: {e}") from e
-        out: list[tuple[str, FieldInfo]] = []
-        if kind == "dataclass":
-            for f in dataclasses.fields(cls):
-                if not f.init:
-                    continue  # Pydantic does not read these either
-                default = f.default if f.default is not dataclasses.MISSING else ...
-                out.append((f.name, FieldInfo.from_annotated_attribute(hints[f.name], default)))
-        elif kind == "namedtuple":
-            defaults = getattr(cls, "_field_defaults", {})
-            for name in cls._fields:
-                out.append(
-                    (name, FieldInfo.from_annotated_attribute(hints[name], defaults.get(name, ...)))
-                )
-        else:  # typeddict
-            required = cls.__required_keys__
-            for name, hint in hints.items():
-                if get_origin(hint) in (typing_extensions.Required, typing_extensions.NotRequired):
-                    hint = get_args(hint)[0]
-                if name not in required:
-                    raise self.fail(
-                        f"{path}.{name}",
-                        "a TypedDict key that may be missing (NotRequired, total=False) cannot "
-                        "be expressed in strict mode, where every key is answered",
-                        "make the key required and type it `X | None`",
-                    )
-                out.append((name, FieldInfo.from_annotation(hint)))
-        return out
-
     def read_model(self, cls: type[Any], path: str, kind: str = "model") -> None:
         if cls in self.models:
             return
@@ -478,34 +215,48 @@ class _Reader:
                 cls.model_rebuild()
             except Exception as e:
                 raise self.fail(path, f"{cls.__name__} has unresolved annotations: {e}") from e
-        doc = cls.__doc__
-        if kind == "model" and doc == BaseModel.__doc__:
-            doc = None
-        if kind == "namedtuple" and doc and doc.startswith(f"{cls.__name__}("):
-            doc = None  # the generated "Point(x, y)" docstring says nothing to a model
-        if kind == "dataclass" and doc and doc.startswith(f"{cls.__name__}("):
-            doc = None  # likewise the signature dataclasses writes as the docstring
-        if kind == "typeddict" and doc == dict.__doc__:
-            doc = None
         taken = {m.def_name for m in self.models.values()}
-        spec = ModelSpec(cls, _def_name(cls, taken), _clean_doc(doc), kind=kind)
+        spec = ModelSpec(cls, def_name(cls, taken), record_doc(cls, kind), kind=kind)
         self.models[cls] = spec
         self.edges[cls] = set()
-        for name, info in self._record_fields(cls, kind, path):
+        for name, info, may_be_missing in record_fields(cls, kind, path, self.fail):
             fpath = f"{path}.{name}"
+            null_is_missing = False
             try:
                 key = self._key(name, info, fpath)
                 constraints, _, _ = _constraints_of(list(info.metadata))
                 node = self.read_type(info.annotation, fpath, cls, constraints, info.discriminator)
                 if any(_is_json_marker(m) for m in info.metadata):
                     node = self._json(node, fpath)
+                if may_be_missing:
+                    node, null_is_missing = self._missing(node, fpath)
             except SchemaError as e:
                 if not self.collect:
                     raise
                 self.note(e.field_path or fpath, "refused", _reason(e), e.fix)
                 node = Scalar("str")
                 key = name
-            spec.fields.append(FieldSpec(name, key, node, info.description))
+            spec.fields.append(FieldSpec(name, key, node, info.description, null_is_missing))
+
+    def _missing(self, node: Node, path: str) -> tuple[Node, bool]:
+        """A TypedDict key that may be missing: strict mode answers every key, so it is answered
+        as null when absent. Returns the wire node and whether a null means "missing"."""
+        if isinstance(node, NullableNode):
+            self.note(
+                path,
+                "weakened",
+                "a TypedDict key that may be missing and may be None: an absent key and a None "
+                "both arrive as None",
+                "make the key required (`X | None`) if the difference does not matter",
+            )
+            return node, False
+        self.note(
+            path,
+            "rewritten",
+            "a TypedDict key that may be missing (NotRequired, total=False): answered as null "
+            "when absent, and the key left out before validation",
+        )
+        return NullableNode(node), True
 
     def _json(self, inner: Node, path: str) -> Node:
         self.note(
@@ -516,25 +267,22 @@ class _Reader:
         return JsonNode(inner)
 
     def _key(self, name: str, info: FieldInfo, path: str) -> str:
+        key = wire_key(name, info)
+        if key is None:
+            alias = info.validation_alias
+            raise self.fail(path, f"validation_alias {alias!r} cannot be expressed in strict mode")
         alias = info.validation_alias
-        if alias is None:
-            return info.alias or name
-        if isinstance(alias, str):
-            return alias
+        if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+            if len(alias.choices) > 1:
+                self.note(
+                    path,
+                    "rewritten",
+                    f"AliasChoices: the answer and the column use the first choice {key!r}",
+                )
+            return key
         if isinstance(alias, AliasChoices):
-            first = alias.choices[0]
-            if isinstance(first, str):
-                if len(alias.choices) > 1:
-                    self.note(
-                        path,
-                        "rewritten",
-                        f"AliasChoices: the answer and the column use the first choice {first!r}",
-                    )
-                return first
-            alias = first
+            alias = alias.choices[0]
         if isinstance(alias, AliasPath):
-            # The path describes where the value sits in some input document; an answer can
-            # put it under a plain key, which Pydantic also accepts when told to read by name.
             self.by_name = True
             self.note(
                 path,
@@ -542,8 +290,7 @@ class _Reader:
                 f"AliasPath{tuple(alias.path)!r}: answered and stored under the field's name "
                 f"{name!r}, validated by name",
             )
-            return name
-        raise self.fail(path, f"validation_alias {alias!r} cannot be expressed in strict mode")
+        return key
 
     def fail(self, path: str, reason: str, fix: str = "") -> SchemaError:
         text = f"{path}: {reason}" + (f"; {fix}" if fix else "")
@@ -631,7 +378,7 @@ class _Reader:
             root_type = tp.model_fields["root"].annotation
             self.note(path, "rewritten", f"RootModel {tp.__name__}: sent and stored as its root")
             return self.read_type(root_type, path, owner, constraints, discriminator)
-        kind = _record_kind(tp)
+        kind = record_kind(tp)
         if kind is not None:
             self.read_model(tp, path, kind)
             self.edges[owner].add(tp)
@@ -776,28 +523,6 @@ def _type_name(tp: Any) -> str:
     if isinstance(tp, type):
         return f"{tp.__module__}.{tp.__qualname__}" if tp.__module__ != "builtins" else tp.__name__
     return repr(tp)
-
-
-def _clean_doc(doc: str | None) -> str | None:
-    if not doc:
-        return None
-    import inspect
-
-    return inspect.cleandoc(doc) or None
-
-
-def decimal_digits(c: Constraints) -> tuple[int, int]:
-    """(precision, scale) that a Decimal's constraints allow; `DEFAULT_DECIMAL` fills the gaps.
-
-    The wire pattern and the DECIMAL column both use it, so whatever the pattern lets through the
-    column holds without rounding. Only max_digits p: scale min(p, 9). Only decimal_places s:
-    precision 38.
-    """
-    if c.max_digits is None and c.decimal_places is None:
-        return DEFAULT_DECIMAL
-    digits = c.max_digits if c.max_digits is not None else DEFAULT_DECIMAL[0]
-    places = c.decimal_places if c.decimal_places is not None else min(digits, DEFAULT_DECIMAL[1])
-    return digits, places
 
 
 def _reason(e: SchemaError) -> str:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, RootModel
 from pydantic.networks import AnyUrl
 from pydantic_core import to_jsonable_python
 
-from .types import (
+from .tree import (
     Analysis,
     EnumNode,
     JsonNode,
@@ -63,7 +63,9 @@ class Decoders:
         while changed:
             changed = False
             for cls, spec in analysis.models.items():
-                if not needs[cls] and any(self._needs(f.node, needs) for f in spec.fields):
+                if not needs[cls] and any(
+                    f.null_is_missing or self._needs(f.node, needs) for f in spec.fields
+                ):
                     needs[cls] = changed = True
         self.needs = needs
 
@@ -89,12 +91,18 @@ class Decoders:
         return self.table[self.a.root]
 
     def _model(self, cls: type[BaseModel]) -> Decoder:
-        plan = [(f.key, d) for f in self.a.models[cls].fields if (d := self.node(f.node))]
+        fields = self.a.models[cls].fields
+        plan = [(f.key, d) for f in fields if (d := self.node(f.node))]
+        # a TypedDict key that may be missing was answered as null: Pydantic wants it absent
+        absent = [f.key for f in fields if f.null_is_missing]
 
         def decode_model(v: Any) -> Any:
             if not isinstance(v, dict):
                 return v
             v = dict(v)
+            for key in absent:
+                if key in v and v[key] is None:
+                    del v[key]
             for key, d in plan:
                 if key in v:
                     v[key] = d(v[key])
@@ -328,7 +336,8 @@ class Encoder:
         if isinstance(node, ModelNode):
             spec = self.a.models[node.cls]
             if spec.kind == "typeddict":
-                return isinstance(v, dict) and set(v) == {f.name for f in spec.fields}
+                required = {f.name for f in spec.fields if not f.null_is_missing}
+                return isinstance(v, dict) and required <= set(v) <= {f.name for f in spec.fields}
             return isinstance(v, node.cls)
         if isinstance(node, SeqNode):
             return isinstance(v, list | set | frozenset | collections.deque) or (

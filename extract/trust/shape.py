@@ -18,7 +18,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel
 
-from ..schema.types import (
+from ..schema.tree import (
     Analysis,
     EnumNode,
     JsonNode,
@@ -31,8 +31,8 @@ from ..schema.types import (
     SeqNode,
     TupleNode,
     UnionNode,
-    analyze,
 )
+from ..schema.types import analyze
 from ..sql import ident
 
 __all__ = [
