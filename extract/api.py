@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .transport.base import Transport
 
 __all__ = [
+    "batches_table",
     "errors_table",
     "evaluate_pipeline",
     "evaluate_pipelines",
@@ -54,12 +55,14 @@ def run_pipeline(
     retry_errors: bool = False,
     progress: Progress | None = None,
     transport: Transport | None = None,
+    wait: bool = False,
 ) -> RunSummary:
     """Run the pipeline file at `path` as `extract run` does; return the run's summary.
 
     `overrides` maps dotted keys to values (`{"model.provider": "mock"}`) like `--set`; `source`
     replaces the file's source with rows from Python; `transport` replaces the provider's
-    endpoint (tests: `extract.transport.fake.FakeTransport`).
+    endpoint (tests: `extract.transport.fake.FakeTransport`). In run.mode batch, `wait` polls
+    until every batch is collected; otherwise rows whose batch runs on are `rows_pending`.
     """
     from .runner import run
 
@@ -71,6 +74,7 @@ def run_pipeline(
             full_refresh=full_refresh,
             retry_errors=retry_errors,
             transport=transport,
+            wait=wait,
         )
 
 
@@ -98,6 +102,17 @@ def runs_table(
     reader = _reader(path, overrides)
     try:
         return reader.runs(last)
+    finally:
+        reader.con.close()
+
+
+def batches_table(
+    path: str | Path, overrides: Overrides = (), *, last: int = 20
+) -> list[dict[str, Any]]:
+    """The pipeline's batches (run.mode batch), newest first: status, counts, cost."""
+    reader = _reader(path, overrides)
+    try:
+        return reader.batches(last)
     finally:
         reader.con.close()
 

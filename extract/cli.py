@@ -87,7 +87,8 @@ def _summary_lines(s: RunSummary) -> list[str]:
         f"run {s.run_id} {s.status} in {s.seconds:.1f} s: {s.rows_total} rows: {s.rows_ok} valid, "
         f"{s.rows_failed} in errors, {s.rows_cached} from the cache, {s.rows_skipped} already "
         f"done ({s.rows_failed_before} of them failed before), "
-        f"{s.rows_not_processed} not processed",
+        f"{s.rows_not_processed} not processed"
+        + (f", {s.rows_pending} waiting in running batches" if s.rows_pending else ""),
         f"requests {s.requests}, tokens in {u.prompt_tokens} out {u.completion_tokens} "
         f"(reasoning {u.reasoning_tokens}), cost ${u.cost_usd or 0:.4f}",
         f"output {s.output} table {s.table}",
@@ -124,6 +125,11 @@ _set_option = click.option(
     help="Request every row again, ignoring earlier results and the cache.",
 )
 @click.option("--retry-errors", is_flag=True, help="Process only the rows in the errors table.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="run.mode batch: poll (every run.batch_poll_s) until every batch is collected.",
+)
 def run_command(
     pipeline_file: str,
     overrides: tuple[str, ...],
@@ -131,11 +137,13 @@ def run_command(
     quiet: bool,
     full_refresh: bool,
     retry_errors: bool,
+    wait: bool,
 ) -> None:
     """Run PIPELINE_FILE: one request per row, results into typed tables.
 
     Rows already done for the same request are skipped, answers in the cache are reused, and a
-    run that was killed picks up where it stopped.
+    run that was killed picks up where it stopped. In run.mode batch, a run submits what is
+    new, collects what has finished and exits 7 while batches are still running.
     """
     from .api import open_pipeline
     from .runner import run
@@ -159,6 +167,7 @@ def run_command(
             progress=progress,
             full_refresh=full_refresh,
             retry_errors=retry_errors,
+            wait=wait,
         )
     progress.done()
     if not quiet:
@@ -170,6 +179,8 @@ def run_command(
             for warning in summary.warnings:
                 _log("warning", message=warning)
     failed = summary.rows_failed + summary.rows_failed_before
+    if summary.rows_pending:
+        sys.exit(ExitCode.BATCHES_RUNNING)
     sys.exit(ExitCode.ROWS_FAILED if failed else ExitCode.OK)
 
 
@@ -331,6 +342,20 @@ def runs_command(pipeline_file: str, overrides: tuple[str, ...], last: int, fmt:
 
     with _errors():
         rows = runs_table(pipeline_file, overrides, last=last)
+    _show(rows, fmt)
+
+
+@main.command("batches")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True)
+@_format_option
+def batches_command(pipeline_file: str, overrides: tuple[str, ...], last: int, fmt: str) -> None:
+    """List PIPELINE_FILE's batches (run.mode batch), newest first: status, counts and cost."""
+    from .api import batches_table
+
+    with _errors():
+        rows = batches_table(pipeline_file, overrides, last=last)
     _show(rows, fmt)
 
 

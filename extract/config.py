@@ -124,6 +124,12 @@ class ModelConfig(_Strict):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=300, gt=0)
     price: PriceConfig | None = None
+    #: run.mode batch: the Batch API's URL; null: `{base_url}/batches` (OpenRouter's older
+    #: generation of the API lives at https://openrouter.ai/api/beta/batches)
+    batch_url: str | None = None
+    #: run.mode batch: the batch price as a share of the per-token price (for costs a batch line
+    #: does not report, and for `extract plan`)
+    batch_discount: float = Field(default=0.5, gt=0, le=1)
     #: provider local: a GGUF model file of your own instead of the bundled Qwen2.5-Coder-1.5B
     path: Path | None = None
     #: provider local: options of the llama-server that extract starts
@@ -166,6 +172,20 @@ class RunConfig(_Strict):
     #: what becomes of a row whose required values are still not found: `error` records it in
     #: the errors table as `Ungrounded`; `flag` keeps it, counted in `_ungrounded`
     ungrounded: Literal["error", "flag"] = "error"
+    #: `sync`: one request per row as it comes; `batch`: rows go in half-price Batch API batches
+    #: (`extract run` submits what is new, collects what has finished and exits 7 while batches
+    #: are still running; `--wait` polls until everything is collected)
+    mode: Literal["sync", "batch"] = "sync"
+    #: requests per batch (the Batch API takes at most 5,000 and 200 MB)
+    batch_max_requests: int = Field(default=5000, ge=1, le=5000)
+    batch_max_mb: float = Field(default=200, gt=0, le=200)
+    #: seconds between status polls of a running batch (`--wait`)
+    batch_poll_s: float = Field(default=30, gt=0)
+    #: a row a batch cannot carry (a local image: batches take images by URL only): `error`
+    #: records it in the errors table, `sync` sends it as a normal request
+    batch_fallback: Literal["error", "sync"] = "error"
+    #: where re-asks after unusable output go: a follow-up `batch`, or `sync` requests
+    batch_reask: Literal["batch", "sync"] = "batch"
 
 
 class OutputConfig(_Strict):

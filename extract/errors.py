@@ -27,6 +27,8 @@ matching message text. Context hangs on the exception as attributes.
     │   └── Refusal                   the model refused; recorded, not re-asked
     ├── RowInputError                 a row cannot be rendered (missing image): errors table
     ├── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
+    ├── BatchPending                  run.mode batch: the row's batch is still running; the
+    │                                 row is collected by a later run                   (exit 7)
     └── AccuracyBelowMinimum          `extract eval` measured less than the minimum
                                       accuracy (.accuracy, .minimum)                     (exit 6)
 """
@@ -39,6 +41,7 @@ from typing import Any
 __all__ = [
     "APIError",
     "AccuracyBelowMinimum",
+    "BatchPending",
     "BudgetExceeded",
     "ConfigError",
     "ConnectionFailed",
@@ -74,6 +77,7 @@ class ExitCode(enum.IntEnum):
     API_STOPPED = 4  # the API stopped the run (401, 402); rows already written stay
     BUDGET = 5  # the run stopped before passing run.budget_usd; rows already written stay
     LOW_ACCURACY = 6  # evaluated below the minimum accuracy (extract eval --min-accuracy)
+    BATCHES_RUNNING = 7  # run.mode batch: batches are still running; run again to collect them
     INTERRUPTED = 130  # interrupted (Ctrl-C); rows already written stay
 
 
@@ -252,6 +256,17 @@ class BudgetExceeded(ExtractError):
     def __init__(self, message: str, *, budget_usd: float, spent_usd: float):
         self.budget_usd = budget_usd
         self.spent_usd = spent_usd
+        super().__init__(message)
+
+
+class BatchPending(ExtractError):
+    """run.mode batch: the row's request is in a batch that has not finished (`.batch_id`).
+    Nothing is recorded for the row: a later run collects the batch's answer."""
+
+    exit_code = ExitCode.BATCHES_RUNNING
+
+    def __init__(self, message: str, *, batch_id: str | None):
+        self.batch_id = batch_id
         super().__init__(message)
 
 

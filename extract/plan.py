@@ -34,6 +34,11 @@ class Plan:
     reasoning_tokens_per_row: float = 0.0
     output_basis: str = ""
     prices: tuple[float, float] | None = None
+    #: the batch price as a share of the per-token price (model.batch_discount)
+    batch_discount: float = 0.5
+    #: requests per batch and the mode the pipeline runs in
+    batch_max_requests: int = 5000
+    mode: str = "sync"
 
     @property
     def output_tokens(self) -> int:
@@ -46,8 +51,23 @@ class Plan:
         pin, pout = self.prices
         return (self.input_tokens * pin + self.output_tokens * pout) / 1e6
 
+    @property
+    def batch_cost_usd(self) -> float | None:
+        return None if self.cost_usd is None else self.cost_usd * self.batch_discount
+
+    @property
+    def batches(self) -> int:
+        return -(-self.rows_todo // self.batch_max_requests)
+
     def lines(self) -> list[str]:
-        cost = "unknown (set model.price)" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        if self.cost_usd is None or self.batch_cost_usd is None:
+            cost = "unknown (set model.price)"
+        else:
+            chosen = {"sync": " <- run.mode", "batch": ""}
+            cost = (
+                f"sync ${self.cost_usd:.4f}{chosen[self.mode]}, batch ${self.batch_cost_usd:.4f} "
+                f"in {self.batches} batch(es){' <- run.mode' if self.mode == 'batch' else ''}"
+            )
         return [
             f"rows: {self.rows_total} in all: {self.rows_done} done, {self.rows_failed_before} "
             f"failed before (use --retry-errors), {self.rows_cached} from the cache, "
@@ -68,7 +88,13 @@ def make_plan(
 ) -> Plan:
     """Count what a run would do; opens the ledger only when the output already exists."""
     compiled = pipeline.compiled
-    plan = Plan(prices=pipeline.provider.prices())
+    cfg = pipeline.config
+    plan = Plan(
+        prices=pipeline.provider.prices(),
+        batch_discount=cfg.model.batch_discount,
+        batch_max_requests=cfg.run.batch_max_requests,
+        mode=cfg.run.mode,
+    )
     schema_chars = len(json.dumps(compiled.response_format))
     ledger = pipeline.open_ledger() if pipeline.output.ledger_path.exists() else None
     try:

@@ -46,6 +46,8 @@ class RowResult:
     ungrounded: int | None = None
     run_id: str = ""
     finished_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: run.mode batch: the batch whose line answered the row's last request
+    batch_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,8 @@ class RunSummary:
     rows_failed_before: int = 0
     requests: int = 0
     usage: Usage = field(default_factory=Usage)
+    #: run.mode batch: rows whose batch is still running (collected by a later run)
+    rows_pending: int = 0
     #: what the run says once at its end (e.g. confidence asked for and not given)
     warnings: list[str] = field(default_factory=list)
 
@@ -92,7 +96,7 @@ class RunSummary:
 
     @property
     def rows_not_processed(self) -> int:
-        return max(0, self.rows_total - self.rows_done)
+        return max(0, self.rows_total - self.rows_done - self.rows_pending)
 
     @property
     def seconds(self) -> float:
@@ -126,4 +130,5 @@ class RunSummary:
             "cost_usd": u.cost_usd,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "rows_pending": self.rows_pending,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import subprocess
 import time
@@ -244,7 +245,13 @@ def test_plan_counts_and_estimates(tmp_path: Path, server: ServerThread) -> None
         "0 from the cache, 12 to request, 0 unreadable"
     )
     assert "estimated from the schema" in lines[2]
-    assert lines[3].startswith("estimated cost: $")
+    cost = re.fullmatch(
+        r"estimated cost: sync \$([0-9.]+) <- run.mode, batch \$([0-9.]+) in 1 batch\(es\) "
+        r"for one attempt a row \(re-asks add to it\)",
+        lines[3],
+    )
+    assert cost is not None, lines[3]
+    assert float(cost[2]) == pytest.approx(float(cost[1]) / 2, abs=1e-4)
     assert server.stats()["total_requests"] == 0
     assert not (tmp_path / "out/r.duckdb").exists()
     assert extract("run", str(p), "--limit", "5").returncode == 0

@@ -28,14 +28,14 @@ _PLAIN = (
     "key", "prompt_hash", "request_hash", "from_cache", "error_class", "message", "raw_output",
     "attempts", "requests", "latency_ms", "model", "provider", "finish_reason", "run_id",
 )  # fmt: skip
-#: journaled since confidence and grounding came in: read with a default, so a journal written
-#: before that still replays (its rows are not paid for again)
-_TRUST = ("confidence", "margins", "min_confidence", "grounding", "ungrounded")
+#: journaled since confidence, grounding and batches came in: read with a default, so a journal
+#: written before that still replays (its rows are not paid for again)
+_LATER = ("confidence", "margins", "min_confidence", "grounding", "ungrounded", "batch_id")
 
 
 def _entry(r: RowResult) -> str:
     u = r.usage
-    data: dict[str, Any] = {name: getattr(r, name) for name in _PLAIN + _TRUST}
+    data: dict[str, Any] = {name: getattr(r, name) for name in _PLAIN + _LATER}
     data["usage"] = [u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens,
                      u.cost_usd]  # fmt: skip
     data["finished_at"] = r.finished_at.isoformat()
@@ -52,7 +52,7 @@ def _entry(r: RowResult) -> str:
 
 def _result(data: dict[str, Any], model: type[BaseModel]) -> RowResult:
     output = data["output"]
-    trust: dict[str, Any] = {name: data.get(name) for name in _TRUST}
+    trust: dict[str, Any] = {name: data.get(name) for name in _LATER}
     return RowResult(
         **{name: data[name] for name in _PLAIN},
         **trust,

@@ -199,6 +199,24 @@ class LedgerReader:
             [self.table, last],
         )
 
+    def batches(self, last: int = 20) -> list[dict[str, Any]]:
+        """The latest batches (run.mode batch) of this table, newest first."""
+        from ..batch.store import BATCHES_TABLE
+
+        present = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [BATCHES_TABLE]
+        ).fetchall()[0][0]
+        if not present:
+            return []
+        return self._read(
+            "SELECT batch_id, status, requests, completed, failed, round(cost_usd, 6) AS cost_usd, "
+            "prompt_tokens + completion_tokens AS tokens, "
+            "strftime(to_timestamp(created_after), '%Y-%m-%d %H:%M:%S') AS created, "
+            "strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS finished, collected, error, batch_key "
+            f"FROM {BATCHES_TABLE} WHERE table_name = ? ORDER BY created_after DESC LIMIT ?",
+            [self.table, last],
+        )
+
     def errors(self, limit: int = 50) -> list[dict[str, Any]]:
         """The rows of the errors table, latest first."""
         return self._read(

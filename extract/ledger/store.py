@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from ..batch.store import BatchStore
 from ..errors import SinkError
 from ..results import RowResult, RunSummary
 from ..schema import Column, CompiledSchema, columns_ddl, insert_select
@@ -98,10 +99,12 @@ class Ledger:
         try:
             key_col = f"{ident(key)} {key_type}"
             own = [key_col, columns_ddl(columns), trust_ddl(self.shape), ddl(PROVENANCE)]
-            self._ensure(table, ", ".join(own), archive=True)
-            self._ensure(self.errors_table, f"{key_col}, {ddl(ERROR_COLUMNS)}", archive=True)
+            self._ensure(table, ", ".join(own), archive=True, extend=True)
+            errors = f"{key_col}, {ddl(ERROR_COLUMNS)}"
+            self._ensure(self.errors_table, errors, archive=True, extend=True)
             self._ensure(CACHE_TABLE, ddl(CACHE_COLUMNS), extend=True)
-            self._ensure(RUNS_TABLE, ddl(RUN_COLUMNS))
+            self._ensure(RUNS_TABLE, ddl(RUN_COLUMNS), extend=True)
+            BatchStore.ensure(self.con)
             # Rows a killed run had finished but not yet written.
             self.commit(self.journal.replay(compiled.model))
             self.journal.remove_all()
@@ -125,7 +128,7 @@ class Ledger:
         `<table>__before_<time>`, and a new one is created: nothing is dropped, and every row is
         requested again since its request hash changed with the schema. With `extend`, a table
         that has the first of these columns gets the later ones added (a ledger written by an
-        older version: its rows stay as they are).
+        older version: its rows stay as they are, and it is not archived).
         """
         query = (
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -139,7 +142,8 @@ class Ledger:
             self.con.execute("DROP TABLE __expected")
             database = self.con.execute("SELECT current_database()").fetchall()[0][0]
             have = self.con.execute(query, [table, database]).fetchall()
-            if have and have != want and archive:
+            grows = extend and bool(have) and have == want[: len(have)]
+            if have and have != want and archive and not grows:
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
                 old = f"{table}__before_{stamp}"
                 self.con.execute(f"ALTER TABLE {ident(table)} RENAME TO {ident(old)}")

@@ -60,6 +60,8 @@ PROVENANCE: list[Spec] = [
     Spec("_request_hash", "VARCHAR", lambda r: r.request_hash),
     Spec("_schema_hash", "VARCHAR"),
     Spec("_extracted_at", "TIMESTAMPTZ", lambda r: r.finished_at),
+    # last, so that a table written before batches came in gains it in place
+    Spec("_batch_id", "VARCHAR", lambda r: r.batch_id),
 ]
 
 ERROR_COLUMNS: list[Spec] = [
@@ -70,7 +72,7 @@ ERROR_COLUMNS: list[Spec] = [
 ]
 
 #: a cached output keeps the per-row provenance, named without the leading underscore
-_NOT_CACHED = {"_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash"}
+_NOT_CACHED = {"_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash", "_batch_id"}
 CACHE_COLUMNS: list[Spec] = [
     Spec("request_hash", "VARCHAR", lambda r: r.request_hash),
     Spec("output", "VARCHAR"),
@@ -106,6 +108,7 @@ RUN_COLUMNS: list[Spec] = [
             ("cost_usd", "DOUBLE"),
             ("started_at", "TIMESTAMPTZ"),
             ("ended_at", "TIMESTAMPTZ"),
+            ("rows_pending", "BIGINT"),
         )
     ],
 ]

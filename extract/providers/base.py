@@ -98,12 +98,18 @@ class Provider:
     def problems(self) -> list[str]:
         """What keeps this pipeline from running on this provider (checked before any request)."""
         where = f"{self.config.file}:"
+        problems = []
         if self.config.run.budget_usd is not None and self.prices() is None:
-            return [
+            problems.append(
                 f"{where}run.budget_usd: the prices of {self.model.name} are unknown; "
                 "set model.price"
-            ]
-        return []
+            )
+        if self.config.run.mode == "batch" and not self.batch and not self.model.batch_url:
+            problems.append(
+                f"{where}run.mode: batch: provider {self.name!r} has no Batch API that extract "
+                "knows; set model.batch_url to an OpenRouter-style one, or use mode: sync"
+            )
+        return problems
 
     def api_key(self) -> str | None:
         """The key named by `model.api_key_env`; ConfigError when that variable is unset."""

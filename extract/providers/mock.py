@@ -16,6 +16,7 @@ __all__ = ["Mock"]
 
 class Mock(Provider):
     name = "mock"
+    batch = True
 
     def identity(self) -> str:
         # The port changes every run; the answers do not.

@@ -12,7 +12,7 @@ import asyncio
 import traceback
 from collections.abc import Callable
 
-from ..errors import BudgetExceeded, RunStopped
+from ..errors import BatchPending, BudgetExceeded, RunStopped
 from ..ledger import Known, LedgerWriter, classify
 from ..ledger.store import Ledger
 from ..pipeline import Pipeline, PreparedRow
@@ -79,6 +79,12 @@ class RowLoop:
                 # The row is left for the next run: nothing about it is recorded.
                 if self.stopped is None:
                     self.stopped = e
+                return
+            except BatchPending:
+                # Its batch is still running: a later run collects the answer.
+                self.summary.rows_pending += 1
+                if self.progress is not None:
+                    self.progress(self.summary)
                 return
             except asyncio.CancelledError:
                 raise

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from ..errors import (
     APIError,
+    BatchPending,
     BudgetExceeded,
     ContentError,
     ExtractError,
@@ -30,7 +31,7 @@ from ..errors import (
 from ..pipeline import PreparedRow
 from ..results import RowResult
 from ..schema import CompiledSchema
-from ..transport.base import BodyEncoder, Completion, Transport
+from ..transport.base import CURRENT_ROW, BodyEncoder, Completion, Transport
 from ..transport.retry import with_retries
 from ..trust.assess import Assessor
 from ..validate import parse_completion, reask
@@ -95,8 +96,11 @@ class RowWorker:
         reasoning_details: bool,
         run_id: str,
         assessor: Assessor,
+        reask_transport: Transport | None = None,
     ):
         self.transport = transport
+        #: where re-asks go when not through `transport` (run.mode batch, batch_reask: sync)
+        self.reask_transport = reask_transport or transport
         self.compiled = compiled
         self.bodies = bodies
         self.max_attempts = max_attempts
@@ -110,12 +114,12 @@ class RowWorker:
         self.assessor = assessor
         self.sent = Counter()
 
-    async def _request(self, body: bytes, result: RowResult) -> Completion:
+    async def _request(self, transport: Transport, body: bytes, result: RowResult) -> Completion:
         """One HTTP request, counted, its 429s and successes fed to the adaptive limit."""
         result.requests += 1
         self.sent.requests += 1
         try:
-            completion = await self.transport.complete(body)
+            completion = await transport.complete(body)
         except RateLimited:
             self.limit.rate_limited()
             raise
@@ -124,12 +128,15 @@ class RowWorker:
         return completion
 
     async def _send(
-        self, body: bytes, chars: int, max_tokens: int | None, result: RowResult
+        self, body: bytes, chars: int, max_tokens: int | None, result: RowResult, attempt: int
     ) -> Completion:
+        transport = self.transport if attempt == 1 else self.reask_transport
         reservation = self.budget.reserve(chars, max_tokens)
         try:
             return await with_retries(
-                lambda: self._request(body, result), self.max_retries, initial=self.backoff_s
+                lambda: self._request(transport, body, result),
+                self.max_retries,
+                initial=self.backoff_s,
             )
         finally:
             self.budget.release(reservation)
@@ -147,6 +154,7 @@ class RowWorker:
         first_turn = messages = row.messages
         chars = row.chars
         started = time.perf_counter()
+        CURRENT_ROW.set((str(row.key), row.request_hash))
         max_tokens = self.max_tokens
         last: ExtractError | None = None
         #: the last valid answer whose required values were not all found (run.ungrounded: flag)
@@ -156,7 +164,7 @@ class RowWorker:
                 result.attempts = attempt
                 body = self.bodies.encode(messages, max_tokens)
                 try:
-                    completion = await self._send(body, chars, max_tokens, result)
+                    completion = await self._send(body, chars, max_tokens, result, attempt)
                 except RepeatedFailure as e:
                     last = e
                     messages = reask(first_turn, None, e, attempt=attempt)
@@ -166,6 +174,7 @@ class RowWorker:
                 result.model = completion.model
                 result.provider = completion.provider
                 result.finish_reason = completion.finish_reason
+                result.batch_id = completion.batch_id
                 try:
                     result.instance = parse_completion(completion, self.compiled)
                     self.assessor.assess(result, completion, row.texts)
@@ -186,7 +195,7 @@ class RowWorker:
                     chars = row.chars + len(messages[-2]["content"]) + len(messages[-1]["content"])
                     if isinstance(e, TruncatedOutput) and max_tokens is not None:
                         max_tokens = min(max_tokens * TRUNCATION_GROWTH, MAX_TOKENS_CAP)
-        except (RunStopped, BudgetExceeded):
+        except (RunStopped, BudgetExceeded, BatchPending):
             raise
         except APIError as e:
             last = e

@@ -13,9 +13,10 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 
 from ..ledger import LedgerWriter
+from ..ledger.store import Ledger
 from ..pipeline import Pipeline
 from ..providers.base import Endpoint
 from ..results import RunSummary
@@ -26,6 +27,8 @@ from .loop import Progress, RowLoop
 from .rows import RowWorker
 
 __all__ = ["run"]
+
+HEADERS = {"X-Title": "extract"}
 
 
 def _new_summary(pipeline: Pipeline, limit: int | None) -> RunSummary:
@@ -45,24 +48,63 @@ def _new_summary(pipeline: Pipeline, limit: int | None) -> RunSummary:
 
 
 @asynccontextmanager
-async def _transport(
-    pipeline: Pipeline, given: Transport | None, endpoint: Endpoint
-) -> AsyncIterator[Transport]:
-    if given is not None:
-        async with given as t:
-            yield t
-        return
-    from ..transport.http import HttpTransport
-
+async def _transports(
+    pipeline: Pipeline,
+    given: Transport | None,
+    endpoint: Endpoint,
+    ledger: Ledger,
+    writer: LedgerWriter,
+    run_id: str,
+    wait: bool,
+) -> AsyncIterator[tuple[Transport, Transport | None]]:
+    """The transport rows are sent through, and the one re-asks go through when it differs
+    (run.mode batch with batch_reask: sync)."""
     cfg = pipeline.config
-    async with HttpTransport(
-        endpoint.base_url,
-        api_key=endpoint.api_key,
-        timeout_s=cfg.model.timeout_s,
-        max_connections=cfg.run.concurrency,
-        headers={"X-Title": "extract"},
-    ) as t:
-        yield t
+    async with AsyncExitStack() as stack:
+        if given is not None:
+            sync: Transport = await stack.enter_async_context(given)
+        else:
+            from ..transport.http import HttpTransport
+
+            sync = await stack.enter_async_context(
+                HttpTransport(
+                    endpoint.base_url,
+                    api_key=endpoint.api_key,
+                    timeout_s=cfg.model.timeout_s,
+                    max_connections=cfg.run.concurrency,
+                    headers=HEADERS,
+                )
+            )
+        if cfg.run.mode == "sync":
+            yield sync, None
+            return
+        from ..batch import BatchClient, BatchStore, BatchTransport
+
+        run = cfg.run
+        client = BatchClient(
+            cfg.model.batch_url or endpoint.base_url.rstrip("/") + "/batches",
+            api_key=endpoint.api_key,
+            timeout_s=cfg.model.timeout_s,
+            headers=HEADERS,
+        )
+        batches = BatchTransport(
+            client,
+            BatchStore(ledger.con, cfg.table),
+            writer.in_thread,
+            model=pipeline.provider.model_name(),
+            run_id=run_id,
+            max_requests=run.batch_max_requests,
+            max_bytes=int(run.batch_max_mb * 1e6),
+            poll_s=run.batch_poll_s,
+            wait=wait,
+            max_retries=run.max_retries,
+            backoff_s=run.backoff_s,
+            fallback=sync if run.batch_fallback == "sync" else None,
+            prices=pipeline.provider.prices(),
+            discount=cfg.model.batch_discount,
+        )
+        await stack.enter_async_context(batches)
+        yield batches, (sync if run.batch_reask == "sync" else None)
 
 
 def _trust_warnings(pipeline: Pipeline) -> list[str]:
@@ -82,6 +124,18 @@ def _trust_warnings(pipeline: Pipeline) -> list[str]:
     return []
 
 
+def _collected(ledger: Ledger, table: str, sent: Transport | None, summary: RunSummary) -> None:
+    """Mark the batches every line of which reached its row (now committed): later runs need
+    not load them. Only after a run that ended on its own: an interrupted one may not have
+    handed every line to its row."""
+    from ..batch.transport import BatchTransport
+
+    if isinstance(sent, BatchTransport) and summary.status in ("completed", "pending"):
+        from ..batch.store import BatchStore
+
+        BatchStore(ledger.con, table).collected(sent.collectable())
+
+
 def run(
     pipeline: Pipeline,
     *,
@@ -90,11 +144,14 @@ def run(
     full_refresh: bool = False,
     retry_errors: bool = False,
     transport: Transport | None = None,
+    wait: bool = False,
 ) -> RunSummary:
     """Run a prepared pipeline to its end and return its summary.
 
     Raises RunStopped (401/402) or BudgetExceeded after recording every row that finished, and
-    SinkError when the output cannot be written (what was journaled lands on the next run).
+    SinkError when the output cannot be written (what was journaled lands on the next run). In
+    run.mode batch, rows whose batch is still running are counted in `rows_pending` (with
+    `wait`, the run polls until there are none).
     """
     cfg = pipeline.config
     provider = pipeline.provider
@@ -108,7 +165,11 @@ def run(
         stack.callback(ledger.close)
         ledger.replace_cache = full_refresh
         ledger.save_run(summary)
-        limiter = AdaptiveLimit(min(cfg.run.concurrency, endpoint.max_concurrency or 1 << 30))
+        if cfg.run.mode == "batch":
+            # rows wait for their batch, not for a connection: enough to fill a few batches
+            limiter = AdaptiveLimit(4 * cfg.run.batch_max_requests)
+        else:
+            limiter = AdaptiveLimit(min(cfg.run.concurrency, endpoint.max_concurrency or 1 << 30))
         writer = LedgerWriter(ledger, cfg.run.batch_size)
         budget = Budget(
             cfg.run.budget_usd,
@@ -116,10 +177,14 @@ def run(
             len(json.dumps(pipeline.compiled.response_format)),
         )
         loop: RowLoop | None = None
+        sent: Transport | None = None
 
         async def go() -> None:
-            nonlocal loop
-            async with _transport(pipeline, transport, endpoint) as t:
+            nonlocal loop, sent
+            async with _transports(
+                pipeline, transport, endpoint, ledger, writer, summary.run_id, wait
+            ) as (t, reask):
+                sent = t
                 worker = RowWorker(
                     t,
                     pipeline.compiled,
@@ -133,6 +198,7 @@ def run(
                     reasoning_details=provider.reasoning_details,
                     run_id=summary.run_id,
                     assessor=pipeline.assessor,
+                    reask_transport=reask,
                 )
                 loop = RowLoop(
                     pipeline,
@@ -160,11 +226,13 @@ def run(
             elif writer.fatal is not None:
                 summary.status, summary.stop_reason = "failed", str(writer.fatal)
             elif summary.status == "running":
-                summary.status = "completed"
+                summary.status = "pending" if summary.rows_pending else "completed"
             summary.ended_at = dt.datetime.now(dt.UTC)
             summary.warnings.extend(_trust_warnings(pipeline))
             if writer.fatal is None:
                 ledger.save_run(summary)
+                if cfg.run.mode == "batch":
+                    _collected(ledger, cfg.table, sent, summary)
         if writer.fatal is not None:
             raise writer.fatal
         pipeline.output.finish(ledger.con, pipeline.source.key)

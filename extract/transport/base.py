@@ -9,12 +9,19 @@ exercises exactly the parsing a live endpoint gets.
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
-__all__ = ["BodyEncoder", "Completion", "Transport", "Usage", "encode_body"]
+__all__ = ["CURRENT_ROW", "BodyEncoder", "Completion", "Transport", "Usage", "encode_body"]
+
+#: the row a request is sent for, as (key, request hash): set by the row worker in the row's
+#: own task, read by a transport that keeps books per row (batch mode's lines)
+CURRENT_ROW: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "extract_current_row", default=None
+)
 
 
 @dataclass(slots=True)
@@ -51,6 +58,8 @@ class Completion:
     latency_ms: float
     #: `choices[0].logprobs` as the endpoint sent it (None when it sent none)
     logprobs: Any = None
+    #: run.mode batch: the id of the batch that answered
+    batch_id: str | None = None
 
 
 class Transport(Protocol):

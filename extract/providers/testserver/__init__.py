@@ -3,6 +3,9 @@
 It answers `POST /v1/chat/completions` with `fakegen.expected_answer(body)` serialised as the
 assistant's content, in OpenRouter's reply shape, after a configurable latency, and injects
 faults (HTTP errors, dropped connections, broken or off-schema content) at configurable rates.
+It also serves OpenRouter's Batch API under `/v1/batches` and `/beta/batches`: each line is
+answered as the chat endpoint would answer its body (the same faults, at `BATCH_DISCOUNT` of the
+price), with statuses that advance every `batch_step_s` seconds.
 
 Three ways to run it:
 
@@ -15,8 +18,10 @@ Three ways to run it:
 The package: `faults` (the fault classes, `ServerConfig`, the deterministic fault draw),
 `fakegen` (schema-conforming made-up answers, deterministic per request), `schemas` (the
 strict-mode check of a request's schema), `state` (the counters), `replies`
-(completions, error bodies, broken answers), `app` (routes and handlers), `run` (the thread, the
-child process, the command).
+(completions, error bodies, broken answers), `app` (routes, handlers and `answer`, the chat
+core), `batches` (the stored batches, their statuses, result lines and counters),
+`batch_routes` (the Batch API's routes and request checks), `run` (the thread, the child
+process, the command).
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from extract.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .app import make_app
-    from .faults import FAULT_CLASSES, ServerConfig, parse_faults
+    from .faults import BATCH_OUTCOMES, FAULT_CLASSES, ServerConfig, parse_faults
     from .replies import (
+        BATCH_DISCOUNT,
         DEFAULT_MODEL,
         DEFAULT_REASONING_TOKENS,
         IMAGE_TOKENS,
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
     from .schemas import schema_problem
 
 __all__ = [
+    "BATCH_DISCOUNT",
+    "BATCH_OUTCOMES",
     "DEFAULT_MODEL",
     "DEFAULT_REASONING_TOKENS",
     "FAULT_CLASSES",
@@ -63,9 +71,11 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "make_app": ".app",
+        "BATCH_OUTCOMES": ".faults",
         "FAULT_CLASSES": ".faults",
         "ServerConfig": ".faults",
         "parse_faults": ".faults",
+        "BATCH_DISCOUNT": ".replies",
         "DEFAULT_MODEL": ".replies",
         "DEFAULT_REASONING_TOKENS": ".replies",
         "IMAGE_TOKENS": ".replies",

@@ -1,42 +1,114 @@
-"""The aiohttp application: its routes and their handlers."""
+"""The aiohttp application: its routes and their handlers, and `answer`, the chat endpoint's
+core that the Batch API (`batch_routes.py`) reuses for each line of a batch."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from extract.providers.testserver import fakegen
+from extract.providers.testserver.batch_routes import add_batch_routes
 from extract.providers.testserver.faults import ServerConfig, draw
 from extract.providers.testserver.replies import (
     DEFAULT_MODEL,
     PRICE_INPUT_PER_M,
     PRICE_OUTPUT_PER_M,
+    Answer,
+    completion,
+    error_payload,
     error_response,
     http_fault,
     json_response,
-    reply,
 )
 from extract.providers.testserver.schemas import Prepared, prepare
 from extract.providers.testserver.state import STATE, State
 
-__all__ = ["make_app"]
+__all__ = ["answer", "make_app"]
 
 
 def make_app(config: ServerConfig | None = None) -> web.Application:
     """Build the aiohttp application (routes and state) without starting it."""
     app = web.Application()
-    app[STATE] = State(config or ServerConfig())
+    app[STATE] = State(config or ServerConfig(), answer)
     app.router.add_post("/v1/chat/completions", _chat_completions)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/health", _health)
     app.router.add_get("/stats", _stats)
     app.router.add_post("/reset", _reset)
+    add_batch_routes(app)
     return app
+
+
+# --------------------------------------------------------------------------- the chat core
+
+
+def answer(
+    config: ServerConfig,
+    body: Any,
+    body_key: bytes,
+    seen: dict[bytes, int],
+    new_id: Callable[[bytes], str],
+    price_factor: float = 1.0,
+) -> Answer:
+    """What the chat endpoint answers to a parsed request `body`, without sending or counting it.
+
+    `body_key` identifies the body for the fault draw and `seen` counts its sightings (it is
+    updated here), so an identical retry draws anew. `new_id(row)` names a completion;
+    `price_factor` scales its cost. Latency and auth are the caller's business.
+    """
+    if not isinstance(body, dict):
+        return Answer(400, error_payload(400, "request body must be a JSON object"))
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return Answer(400, error_payload(400, "messages must be a non-empty list"))
+    if body.get("stream"):
+        message = "the test server does not stream; send stream: false"
+        return Answer(400, error_payload(400, message))
+
+    row = fakegen.answer_seed(messages, body.get("seed"))
+    occurrence = seen.get(body_key, 0)
+    seen[body_key] = occurrence + 1
+
+    prepared: Prepared | None = None
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            message = "response_format.json_schema.schema must be an object"
+            return Answer(400, error_payload(400, message), row=row)
+        if spec.get("strict") is not True:
+            message = "response_format.json_schema.strict must be true"
+            return Answer(400, error_payload(400, message), row=row)
+        text = json.dumps(spec["schema"], separators=(",", ":"))
+        prepared = prepare(text)
+        if prepared.problem:
+            message = f"Invalid schema for response_format: {prepared.problem}"
+            return Answer(400, error_payload(400, message), row=row)
+
+    fault, bits = draw(config, body_key, occurrence)
+    if fault is not None:
+        early = http_fault(config, fault, bits, body)
+        if early is not None:
+            return dataclasses.replace(early, fault=fault, row=row)
+
+    if prepared is not None and prepared.node is not None:
+        try:
+            value: Any = prepared.node(random.Random(row), 0)
+        except ValueError as e:
+            message = f"the test server cannot answer this schema: {e}"
+            return Answer(400, error_payload(400, message), fault=fault, row=row)
+    else:
+        value = {}
+    return completion(
+        config, body, messages, row, value, fault, prepared, new_id(row), price_factor
+    )
 
 
 # --------------------------------------------------------------------------- handlers
@@ -62,52 +134,33 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         body = json.loads(raw)
     except ValueError:
         return error_response(state, 400, "request body is not valid JSON")
-    if not isinstance(body, dict):
-        return error_response(state, 400, "request body must be a JSON object")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return error_response(state, 400, "messages must be a non-empty list")
-    if body.get("stream"):
-        return error_response(state, 400, "the test server does not stream; send stream: false")
 
-    row = fakegen.answer_seed(messages, body.get("seed"))
-    state.rows[row.hex()] += 1
+    def new_id(row: bytes) -> str:
+        state.generation += 1
+        return f"gen-{row.hex()[:12]}-{state.generation}"
+
+    # The sync endpoint keys a body by its exact bytes: a retry that re-serialises differently
+    # is a different body to the fault draw.
     body_key = hashlib.blake2b(raw, digest_size=16).digest()
-    occurrence = state.seen.get(body_key, 0)
-    state.seen[body_key] = occurrence + 1
-
-    prepared: Prepared | None = None
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            return error_response(
-                state, 400, "response_format.json_schema.schema must be an object"
-            )
-        if spec.get("strict") is not True:
-            return error_response(state, 400, "response_format.json_schema.strict must be true")
-        text = json.dumps(spec["schema"], separators=(",", ":"))
-        prepared = prepare(text)
-        if prepared.problem:
-            return error_response(
-                state, 400, f"Invalid schema for response_format: {prepared.problem}"
-            )
-
-    fault, bits = draw(state.config, body_key, occurrence)
-    if fault is not None:
-        state.faults[fault] += 1
-        early = http_fault(state, request, fault, bits, body)
-        if early is not None:
-            return early
-
-    if prepared is not None and prepared.node is not None:
-        try:
-            answer: Any = prepared.node(random.Random(row), 0)
-        except ValueError as e:
-            return error_response(state, 400, f"the test server cannot answer this schema: {e}")
-    else:
-        answer = {}
-    return reply(state, body, messages, row, answer, fault, prepared)
+    result = answer(state.config, body, body_key, state.seen, new_id)
+    if result.row is not None:
+        state.rows[result.row.hex()] += 1
+    if result.fault is not None:
+        state.faults[result.fault] += 1
+    if result.drop:
+        transport = request.transport
+        if transport is not None:
+            # Cut the TCP connection with no reply; the client sees a server disconnect.
+            transport.abort()
+        # aiohttp skips writing a reply to an aborted transport (debug log only, no traceback).
+        return web.Response(status=599)
+    state.statuses[str(result.status)] += 1
+    if result.status == 200:
+        usage = result.payload["usage"]
+        state.prompt_tokens += usage["prompt_tokens"]
+        state.completion_tokens += usage["completion_tokens"]
+        state.cost += usage["cost"]
+    return json_response(result.status, result.payload, headers=result.headers or None)
 
 
 async def _models(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FAULT_CLASSES", "ServerConfig", "draw", "parse_faults"]
+__all__ = ["BATCH_OUTCOMES", "FAULT_CLASSES", "ServerConfig", "draw", "parse_faults"]
 
 #: fault classes, in the order their rates are laid end to end on [0, 1)
 FAULT_CLASSES: tuple[str, ...] = (
@@ -32,6 +32,9 @@ FAULT_CLASSES: tuple[str, ...] = (
     "payment",
 )
 
+#: how a batch can end; `ServerConfig.batch_outcome` picks one for the batches created under it
+BATCH_OUTCOMES: tuple[str, ...] = ("completed", "expired", "failed", "cancelled")
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -46,11 +49,35 @@ class ServerConfig:
     #: answer `logprobs: true` with made-up token log-probabilities (False: ignore it, as some
     #: providers do)
     logprobs: bool = True
+    # The Batch API (`batches.py`). A batch keeps the config in force when it was created, so
+    # changing these (or `faults`) later does not touch batches already submitted.
+    #: seconds each of a batch's non-terminal statuses lasts (0: terminal at the first look)
+    batch_step_s: float = 0.2
+    #: how batches end: "completed", or "expired", "failed" or "cancelled" to test those paths
+    batch_outcome: str = "completed"
+    #: the documented limits per batch; over either, the create is answered 413
+    batch_max_requests: int = 5000
+    batch_max_bytes: int = 200_000_000
+    #: refuse a batch model that is not a `:batch` slug (one third-party client saw this live)
+    batch_require_batch_slug: bool = False
+    #: wait this long after storing a new batch before answering its create
+    batch_create_latency_ms: float = 0
+    #: store a new batch, then cut the connection instead of answering (the client must find
+    #: the batch through the list endpoint)
+    batch_create_drop: bool = False
 
     def __post_init__(self) -> None:
         _check_faults(self.faults)
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
+        if self.batch_step_s < 0 or self.batch_create_latency_ms < 0:
+            raise ValueError("batch_step_s and batch_create_latency_ms must be >= 0")
+        if self.batch_outcome not in BATCH_OUTCOMES:
+            raise ValueError(
+                f"batch_outcome {self.batch_outcome!r} is not one of {', '.join(BATCH_OUTCOMES)}"
+            )
+        if self.batch_max_requests < 1 or self.batch_max_bytes < 1:
+            raise ValueError("batch_max_requests and batch_max_bytes must be >= 1")
 
 
 def _check_faults(faults: Mapping[str, float]) -> None:

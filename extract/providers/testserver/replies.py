@@ -1,34 +1,48 @@
-"""Replies in OpenRouter's shape: completions, error bodies, and the faults that break them."""
+"""Replies in OpenRouter's shape: completions, error bodies, and the faults that break them.
+
+Everything here but `error_response` is pure: it builds an `Answer` (status, JSON payload,
+headers) and leaves counting it to the caller, so the chat endpoint and each line of a batch
+(`batches.py`) answer a body the same way and keep their own counters.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from extract.providers.testserver.faults import ServerConfig
 from extract.providers.testserver.schemas import Prepared
-from extract.providers.testserver.state import State
+
+if TYPE_CHECKING:
+    from extract.providers.testserver.state import State
 
 __all__ = [
+    "BATCH_DISCOUNT",
     "DEFAULT_MODEL",
     "DEFAULT_REASONING_TOKENS",
     "IMAGE_TOKENS",
     "PRICE_INPUT_PER_M",
     "PRICE_OUTPUT_PER_M",
+    "Answer",
+    "completion",
     "count_prompt_tokens",
+    "error_payload",
     "error_response",
     "http_fault",
     "json_response",
-    "reply",
     "usage_cost",
 ]
 
 DEFAULT_MODEL = "qwen/qwen3.5-27b"
 PRICE_INPUT_PER_M = 0.195
 PRICE_OUTPUT_PER_M = 1.56
+#: batch lines cost this share of the sync price (OpenRouter: "typically 50%")
+BATCH_DISCOUNT = 0.5
 #: tokens billed per image part (a fixed figure; the text is billed at ~4 characters a token)
 IMAGE_TOKENS = 256
 #: reasoning tokens spent by a `reasoning_only` reply when the request sets no max_tokens
@@ -40,10 +54,26 @@ def usage_cost(prompt_tokens: int, completion_tokens: int) -> float:
     return (prompt_tokens * PRICE_INPUT_PER_M + completion_tokens * PRICE_OUTPUT_PER_M) / 1e6
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the chat endpoint answers to one request body, before anything is sent or counted."""
+
+    status: int
+    payload: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: the fault drawn for this request, if any
+    fault: str | None = None
+    #: the row the request is about; None when it was refused before that was known
+    row: bytes | None = None
+    #: cut the connection instead of answering (the `drop` fault)
+    drop: bool = False
+
+
 # --------------------------------------------------------------------------- responses
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON reply."""
     return web.Response(
         status=status,
         body=json.dumps(payload).encode(),
@@ -52,17 +82,32 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     )
 
 
-def error_response(
-    state: State, status: int, message: str, metadata: dict[str, Any] | None = None, **kw: Any
-) -> web.Response:
+def error_payload(
+    status: int, message: str, metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """OpenRouter's error body: `{"error": {"code", "message", "metadata"?}}`."""
     error: dict[str, Any] = {"code": status, "message": message}
     if metadata is not None:
         error["metadata"] = metadata
+    return {"error": error}
+
+
+def error_response(
+    state: State, status: int, message: str, metadata: dict[str, Any] | None = None, **kw: Any
+) -> web.Response:
+    """An error reply of the chat endpoint, counted in its status counts."""
     state.statuses[str(status)] += 1
-    return json_response(status, {"error": error}, **kw)
+    return json_response(status, error_payload(status, message, metadata), **kw)
+
+
+def _error(
+    status: int, message: str, metadata: dict[str, Any] | None = None, **headers: str
+) -> Answer:
+    return Answer(status, error_payload(status, message, metadata), headers)
 
 
 def count_prompt_tokens(messages: list[Any]) -> int:
+    """Prompt tokens billed for `messages`: ~4 characters a token, `IMAGE_TOKENS` per image."""
     chars = 0
     images = 0
     for message in messages:
@@ -80,46 +125,35 @@ def count_prompt_tokens(messages: list[Any]) -> int:
     return (chars + 3) // 4 + images * IMAGE_TOKENS
 
 
-def http_fault(
-    state: State, request: web.Request, fault: str, bits: int, body: dict[str, Any]
-) -> web.StreamResponse | None:
-    """The reply for faults that replace the completion entirely; None for content faults."""
+def http_fault(config: ServerConfig, fault: str, bits: int, body: dict[str, Any]) -> Answer | None:
+    """The answer for faults that replace the completion entirely; None for content faults."""
     provider = {"provider_name": "fake"}
     if fault == "rate_limit":
         headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0"}
-        if state.config.retry_after:
-            headers["Retry-After"] = state.config.retry_after
+        if config.retry_after:
+            headers["Retry-After"] = config.retry_after
         try:
-            wait_s = float(state.config.retry_after or 0)
+            wait_s = float(config.retry_after or 0)
         except ValueError:  # an HTTP-date Retry-After
             wait_s = 0.0
         headers["X-RateLimit-Reset"] = str(int((time.time() + wait_s) * 1000))
-        return error_response(
-            state,
+        return _error(
             429,
             "Rate limit exceeded: fake/qwen is temporarily rate-limited upstream",
             {**provider, "raw": "rate limited"},
-            headers=headers,
+            **headers,
         )
     if fault == "server_error":
         if bits & 1:
-            return error_response(
-                state, 503, "No available provider meets the routing requirements"
-            )
-        return error_response(
-            state, 502, "Upstream provider returned an invalid response", provider
-        )
+            return _error(503, "No available provider meets the routing requirements")
+        return _error(502, "Upstream provider returned an invalid response", provider)
     if fault == "timeout":
-        return error_response(state, 408, "Upstream request timed out", provider)
+        return _error(408, "Upstream request timed out", provider)
     if fault == "drop":
-        transport = request.transport
-        if transport is not None:
-            # Cut the TCP connection with no reply; the client sees a server disconnect.
-            transport.abort()
-        # aiohttp skips writing a reply to an aborted transport (debug log only, no traceback).
-        return web.Response(status=599)
+        # 599 is never sent: the handler cuts the TCP connection with no reply.
+        return Answer(599, {}, drop=True)
     if fault == "bad_request":
-        return error_response(state, 400, "Provider returned error: invalid request parameters")
+        return _error(400, "Provider returned error: invalid request parameters")
     if fault == "forbidden":
         metadata = {
             "reasons": ["violence"],
@@ -127,25 +161,27 @@ def http_fault(
             "provider_name": "fake",
             "model_slug": str(body.get("model") or DEFAULT_MODEL),
         }
-        return error_response(state, 403, "Input was flagged by moderation", metadata)
+        return _error(403, "Input was flagged by moderation", metadata)
     if fault == "payment":
-        return error_response(
-            state, 402, "Insufficient credits. Add more using https://openrouter.ai"
-        )
+        return _error(402, "Insufficient credits. Add more using https://openrouter.ai")
     return None
 
 
-def reply(
-    state: State,
+def completion(
+    config: ServerConfig,
     body: dict[str, Any],
     messages: list[Any],
     row: bytes,
     answer: Any,
     fault: str | None,
     prepared: Prepared | None,
-) -> web.Response:
-    state.generation += 1
-    gen_id = f"gen-{row.hex()[:12]}-{state.generation}"
+    gen_id: str,
+    price_factor: float = 1.0,
+) -> Answer:
+    """The 200 answer carrying `answer` as the content, broken as the content fault asks.
+
+    `price_factor` scales the reported cost (`BATCH_DISCOUNT` for batch lines).
+    """
     content: str | None = json.dumps(answer)
     reasoning: str | None = None
     refusal: str | None = None
@@ -188,7 +224,7 @@ def reply(
         completion_tokens = max_tokens
     else:
         completion_tokens = reasoning_tokens + (len(content or refusal or "") + 3) // 4
-    cost = usage_cost(prompt_tokens, completion_tokens)
+    cost = usage_cost(prompt_tokens, completion_tokens) * price_factor
     choice: dict[str, Any] = {
         "index": 0,
         "message": {
@@ -202,7 +238,7 @@ def reply(
     }
     if error is not None:
         choice["error"] = error
-    if body.get("logprobs") is True and state.config.logprobs and content:
+    if body.get("logprobs") is True and config.logprobs and content:
         top = body.get("top_logprobs")
         choice["logprobs"] = {
             "content": fake_logprobs(content, row, top if isinstance(top, int) else 0)
@@ -225,11 +261,7 @@ def reply(
     }
     if error is not None:
         payload["error"] = error
-    state.statuses["200"] += 1
-    state.prompt_tokens += prompt_tokens
-    state.completion_tokens += completion_tokens
-    state.cost += cost
-    return json_response(200, payload, headers={"X-Generation-Id": gen_id})
+    return Answer(200, payload, {"X-Generation-Id": gen_id}, fault, row)
 
 
 def fake_logprobs(content: str, seed: bytes, top: int) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from extract.providers.testserver.app import make_app
-from extract.providers.testserver.faults import ServerConfig, parse_faults
+from extract.providers.testserver.faults import BATCH_OUTCOMES, ServerConfig, parse_faults
 from extract.providers.testserver.state import STATE
 
 __all__ = ["ServerThread", "config_args", "main", "start_site", "start_subprocess"]
@@ -106,11 +106,12 @@ class ServerThread:
         return result
 
     def reset(self) -> None:
-        """Clear the counters and the seen-body occurrences."""
+        """Clear the counters, the seen-body occurrences and the batches."""
         self._call(self._state.reset)
 
     def configure(self, **changes: Any) -> ServerConfig:
-        """Change the configuration live (e.g. `faults={...}`, `latency_ms=...`)."""
+        """Change the configuration live (e.g. `faults={...}`, `latency_ms=...`,
+        `batch_outcome="expired"`); a batch keeps the configuration it was created under."""
         new = dataclasses.replace(self._state.config, **changes)
 
         def apply() -> None:
@@ -156,6 +157,22 @@ def config_args(config: ServerConfig) -> list[str]:
         args += ["--faults", ",".join(f"{k}={v!r}" for k, v in config.faults.items())]
     if config.api_key is not None:
         args += ["--api-key", config.api_key]
+    args += [
+        "--batch-step-s",
+        repr(config.batch_step_s),
+        "--batch-outcome",
+        config.batch_outcome,
+        "--batch-max-requests",
+        str(config.batch_max_requests),
+        "--batch-max-bytes",
+        str(config.batch_max_bytes),
+        "--batch-create-latency-ms",
+        repr(config.batch_create_latency_ms),
+    ]
+    if config.batch_require_batch_slug:
+        args.append("--batch-require-batch-slug")
+    if config.batch_create_drop:
+        args.append("--batch-create-drop")
     return args
 
 
@@ -224,6 +241,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-after", default="0", help="Retry-After header on 429 replies")
     parser.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY")
     parser.add_argument("--seed", type=int, default=0, help="seed for fault decisions")
+    defaults = ServerConfig()
+    batch = parser.add_argument_group("Batch API (/v1/batches and /beta/batches)")
+    batch.add_argument(
+        "--batch-step-s",
+        type=float,
+        default=defaults.batch_step_s,
+        help="seconds each non-terminal batch status lasts (0: terminal at once)",
+    )
+    batch.add_argument(
+        "--batch-outcome",
+        choices=BATCH_OUTCOMES,
+        default=defaults.batch_outcome,
+        help="how new batches end",
+    )
+    batch.add_argument(
+        "--batch-max-requests",
+        type=int,
+        default=defaults.batch_max_requests,
+        help="requests per batch; more is answered 413",
+    )
+    batch.add_argument(
+        "--batch-max-bytes",
+        type=int,
+        default=defaults.batch_max_bytes,
+        help="bytes per create body; more is answered 413",
+    )
+    batch.add_argument(
+        "--batch-require-batch-slug",
+        action="store_true",
+        help="refuse a batch model that does not end in :batch",
+    )
+    batch.add_argument(
+        "--batch-create-latency-ms",
+        type=float,
+        default=defaults.batch_create_latency_ms,
+        help="wait this long after storing a new batch before answering",
+    )
+    batch.add_argument(
+        "--batch-create-drop",
+        action="store_true",
+        help="store a new batch, then cut the connection without answering",
+    )
     args = parser.parse_args(argv)
     try:
         config = ServerConfig(
@@ -233,6 +292,13 @@ def main(argv: list[str] | None = None) -> int:
             retry_after=args.retry_after,
             api_key=args.api_key,
             seed=args.seed,
+            batch_step_s=args.batch_step_s,
+            batch_outcome=args.batch_outcome,
+            batch_max_requests=args.batch_max_requests,
+            batch_max_bytes=args.batch_max_bytes,
+            batch_require_batch_slug=args.batch_require_batch_slug,
+            batch_create_latency_ms=args.batch_create_latency_ms,
+            batch_create_drop=args.batch_create_drop,
         )
     except ValueError as e:
         parser.error(str(e))

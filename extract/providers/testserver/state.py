@@ -1,4 +1,5 @@
-"""The test server's state: its configuration in force and the counters behind GET /stats."""
+"""The test server's state: its configuration in force, the counters behind GET /stats, and the
+batches of the Batch API."""
 
 from __future__ import annotations
 
@@ -8,21 +9,28 @@ from typing import Any
 
 from aiohttp import web
 
+from extract.providers.testserver.batches import AnswerFn, BatchStore
 from extract.providers.testserver.faults import FAULT_CLASSES, ServerConfig
 
 __all__ = ["STATE", "State"]
 
 
 class State:
-    """What one server holds between requests: its config and its counters."""
+    """What one server holds between requests: its config, its counters and its batches.
 
-    def __init__(self, config: ServerConfig) -> None:
+    `answer` is the chat endpoint's core, with which the batches answer their lines.
+    """
+
+    def __init__(self, config: ServerConfig, answer: AnswerFn) -> None:
         self.config = config
+        self._answer = answer
         self.jitter = random.Random()
         self.generation = 0
         self.reset()
 
     def reset(self) -> None:
+        """Forget every counter, every seen body and every batch."""
+        self.batches = BatchStore(self._answer)
         self.total = 0
         self.faults: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
@@ -33,6 +41,7 @@ class State:
         self.cost = 0.0
 
     def snapshot(self) -> dict[str, Any]:
+        """The JSON of GET /stats."""
         return {
             "total_requests": self.total,
             "faults": {name: self.faults[name] for name in FAULT_CLASSES},
@@ -44,6 +53,7 @@ class State:
                 "completion_tokens": self.completion_tokens,
                 "cost": self.cost,
             },
+            "batches": self.batches.snapshot(),
         }
 
 
