@@ -179,6 +179,8 @@ def run_command(
             for warning in summary.warnings:
                 _log("warning", message=warning)
     failed = summary.rows_failed + summary.rows_failed_before
+    if summary.status == "interrupted":
+        sys.exit(ExitCode.TERMINATED)
     if summary.rows_pending:
         sys.exit(ExitCode.BATCHES_RUNNING)
     sys.exit(ExitCode.ROWS_FAILED if failed else ExitCode.OK)

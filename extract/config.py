@@ -172,6 +172,9 @@ class RunConfig(_Strict):
     #: what becomes of a row whose required values are still not found: `error` records it in
     #: the errors table as `Ungrounded`; `flag` keeps it, counted in `_ungrounded`
     ungrounded: Literal["error", "flag"] = "error"
+    #: seconds that rows in flight get to finish after SIGTERM before they are cancelled (below
+    #: Kubernetes' 30 s); a second SIGTERM or a Ctrl-C cancels them at once
+    grace_s: float = Field(default=20, ge=0, le=3600)
     #: `sync`: one request per row as it comes; `batch`: rows go in half-price Batch API batches
     #: (`extract run` submits what is new, collects what has finished and exits 7 while batches
     #: are still running; `--wait` polls until everything is collected)

@@ -79,6 +79,7 @@ class ExitCode(enum.IntEnum):
     LOW_ACCURACY = 6  # evaluated below the minimum accuracy (extract eval --min-accuracy)
     BATCHES_RUNNING = 7  # run.mode batch: batches are still running; run again to collect them
     INTERRUPTED = 130  # interrupted (Ctrl-C); rows already written stay
+    TERMINATED = 143  # stopped by SIGTERM: rows in flight finished (run.grace_s) and were kept
 
 
 class ExtractError(Exception):

@@ -50,10 +50,22 @@ class RowLoop:
         self.retry_errors = retry_errors
         #: 401/402 or the budget: why the run stopped early
         self.stopped: RunStopped | BudgetExceeded | None = None
+        #: SIGTERM: no new row is started; those in flight may finish
+        self.draining = False
+        self.tasks: set[asyncio.Task[None]] = set()
 
     @property
     def halted(self) -> bool:
-        return self.stopped is not None or self.writer.fatal is not None
+        return self.stopped is not None or self.writer.fatal is not None or self.draining
+
+    def drain(self) -> None:
+        """Start no new row; let the rows in flight finish."""
+        self.draining = True
+
+    def cancel_rows(self) -> None:
+        """Cancel the rows in flight (what was journaled stays)."""
+        for task in self.tasks:
+            task.cancel()
 
     def accept(self, result: RowResult) -> None:
         """Count a finished row and hand it to the writer."""
@@ -139,7 +151,8 @@ class RowLoop:
 
     async def run(self, limit: int | None) -> None:
         """Process every row (up to `limit`); returns early when the run is halted."""
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = self.tasks
+        cancelled = False
         try:
             for batch in self.pipeline.rows(limit):
                 states = await self._known(batch)
@@ -158,12 +171,16 @@ class RowLoop:
                     return
             if tasks:
                 await asyncio.wait(set(tasks))
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             # rows stopped by 401/402 or the budget were sent but never accepted: count them too
             self.summary.requests = self.worker.sent.requests
             if tasks:
-                # Stopping (401/402, budget) lets in-flight rows end; an interrupt cancels them.
-                if not self.halted:
+                # Stopping (401/402, budget, SIGTERM) lets in-flight rows end; an interrupt
+                # cancels them.
+                if cancelled or not self.halted:
                     for task in tasks:
                         task.cancel()
                 await asyncio.wait(set(tasks))

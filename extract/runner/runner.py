@@ -9,8 +9,10 @@ endpoint; otherwise the provider is started and an HttpTransport talks to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
@@ -149,7 +151,8 @@ def run(
     """Run a prepared pipeline to its end and return its summary.
 
     Raises RunStopped (401/402) or BudgetExceeded after recording every row that finished, and
-    SinkError when the output cannot be written (what was journaled lands on the next run). In
+    SinkError when the output cannot be written (what was journaled lands on the next run). After
+    SIGTERM the rows in flight get `run.grace_s` to finish, and the summary says `interrupted`. In
     run.mode batch, rows whose batch is still running are counted in `rows_pending` (with
     `wait`, the run polls until there are none).
     """
@@ -178,9 +181,24 @@ def run(
         )
         loop: RowLoop | None = None
         sent: Transport | None = None
+        terms = 0
+
+        def on_sigterm() -> None:
+            # the first SIGTERM drains (an orchestrator's stop), a second one cancels at once
+            nonlocal terms
+            terms += 1
+            if loop is None:
+                return
+            if terms == 1:
+                loop.drain()
+                asyncio.get_running_loop().call_later(cfg.run.grace_s, loop.cancel_rows)
+            else:
+                loop.cancel_rows()
 
         async def go() -> None:
             nonlocal loop, sent
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
             async with _transports(
                 pipeline, transport, endpoint, ledger, writer, summary.run_id, wait
             ) as (t, reask):
@@ -221,7 +239,12 @@ def run(
             raise
         finally:
             stopped = loop.stopped if loop is not None else None
-            if stopped is not None:
+            if terms:
+                summary.status = "interrupted"
+                summary.stop_reason = "stopped by SIGTERM" + (
+                    "" if terms == 1 else " (twice: rows in flight were cancelled)"
+                )
+            elif stopped is not None:
                 summary.status, summary.stop_reason = "stopped", str(stopped)
             elif writer.fatal is not None:
                 summary.status, summary.stop_reason = "failed", str(writer.fatal)
