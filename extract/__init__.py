@@ -18,6 +18,7 @@ import typing
 from .errors import (
     AccuracyBelowMinimum,
     APIError,
+    BatchPending,
     BudgetExceeded,
     ConfigError,
     ConnectionFailed,
@@ -45,11 +46,13 @@ from .lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from .api import (
+        batches_table,
         errors_table,
         evaluate_pipeline,
         evaluate_pipelines,
         open_pipeline,
         plan_pipeline,
+        replay_pipeline,
         run_pipeline,
         runs_table,
     )
@@ -67,6 +70,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "APIError",
     "AccuracyBelowMinimum",
+    "BatchPending",
     "BudgetExceeded",
     "Column",
     "CompiledSchema",
@@ -102,6 +106,7 @@ __all__ = [
     "Ungrounded",
     "UpstreamError",
     "Usage",
+    "batches_table",
     "compile_schema",
     "errors_table",
     "evaluate_pipeline",
@@ -113,6 +118,7 @@ __all__ = [
     "plan_pipeline",
     "prepare",
     "register_provider",
+    "replay_pipeline",
     "report_pipeline",
     "run",
     "run_pipeline",
@@ -122,11 +128,13 @@ __all__ = [
 __getattr__ = _lazy_exports(
     __name__,
     {
+        "batches_table": ".api",
         "errors_table": ".api",
         "evaluate_pipeline": ".api",
         "evaluate_pipelines": ".api",
         "open_pipeline": ".api",
         "plan_pipeline": ".api",
+        "replay_pipeline": ".api",
         "report_pipeline": ".api",
         "run_pipeline": ".api",
         "runs_table": ".api",

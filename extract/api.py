@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .evaluate import EvalResult
     from .ledger import LedgerReader
     from .plan import Plan
+    from .replay import ReplayResult
     from .runner.loop import Progress
     from .transport.base import Transport
 
@@ -35,6 +36,7 @@ __all__ = [
     "evaluate_pipelines",
     "open_pipeline",
     "plan_pipeline",
+    "replay_pipeline",
     "run_pipeline",
     "runs_table",
 ]
@@ -104,6 +106,16 @@ def runs_table(
         return reader.runs(last)
     finally:
         reader.con.close()
+
+
+def replay_pipeline(
+    path: str | Path, overrides: Overrides = (), *, sample: int = 100, seed: int = 0
+) -> ReplayResult:
+    """Ask `sample` random finished rows again, bypassing the cache, and say per field what share
+    of values changed (`extract replay`); the result is appended to `<table>_replay`."""
+    from .replay import replay
+
+    return replay(load_pipeline(path, overrides), sample=sample, seed=seed)
 
 
 def batches_table(

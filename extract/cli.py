@@ -347,6 +347,32 @@ def runs_command(pipeline_file: str, overrides: tuple[str, ...], last: int, fmt:
     _show(rows, fmt)
 
 
+@main.command("replay")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@_set_option
+@click.option(
+    "--sample", type=click.IntRange(min=1), default=100, show_default=True, help="Rows to ask."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Which random sample.")
+@_format_option
+def replay_command(
+    pipeline_file: str, overrides: tuple[str, ...], sample: int, seed: int, fmt: str
+) -> None:
+    """Ask a random sample of PIPELINE_FILE's finished rows again, bypassing the cache, and show
+    per field the share of values that changed (model or provider drift). Appended to the
+    output's <table>_replay."""
+    from .api import replay_pipeline
+
+    with _errors():
+        result = replay_pipeline(pipeline_file, overrides, sample=sample, seed=seed)
+    if fmt == "table":
+        click.echo(
+            f"replay {result.replay_id}: {result.rows_replayed} of {result.rows_sampled} sampled "
+            f"rows answered again ({result.rows_failed} failed), cost ${result.cost_usd:.4f}"
+        )
+    _show(result.rows(), fmt)
+
+
 @main.command("batches")
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @_set_option

@@ -48,6 +48,9 @@ class RowResult:
     finished_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: run.mode batch: the batch whose line answered the row's last request
     batch_id: str | None = None
+    #: the last reply's generation id and system fingerprint (what answered, for replays)
+    generation_id: str | None = None
+    system_fingerprint: str | None = None
 
     @property
     def ok(self) -> bool:

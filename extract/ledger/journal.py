@@ -30,7 +30,10 @@ _PLAIN = (
 )  # fmt: skip
 #: journaled since confidence, grounding and batches came in: read with a default, so a journal
 #: written before that still replays (its rows are not paid for again)
-_LATER = ("confidence", "margins", "min_confidence", "grounding", "ungrounded", "batch_id")
+_LATER = (
+    "confidence", "margins", "min_confidence", "grounding", "ungrounded", "batch_id",
+    "generation_id", "system_fingerprint",
+)  # fmt: skip
 
 
 def _entry(r: RowResult) -> str:

@@ -62,6 +62,8 @@ PROVENANCE: list[Spec] = [
     Spec("_extracted_at", "TIMESTAMPTZ", lambda r: r.finished_at),
     # last, so that a table written before batches came in gains it in place
     Spec("_batch_id", "VARCHAR", lambda r: r.batch_id),
+    Spec("_generation_id", "VARCHAR", lambda r: r.generation_id),
+    Spec("_system_fingerprint", "VARCHAR", lambda r: r.system_fingerprint),
 ]
 
 ERROR_COLUMNS: list[Spec] = [
@@ -72,7 +74,11 @@ ERROR_COLUMNS: list[Spec] = [
 ]
 
 #: a cached output keeps the per-row provenance, named without the leading underscore
-_NOT_CACHED = {"_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash", "_batch_id"}
+_NOT_CACHED = {
+    "_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash",
+    # where one answer came from, not the answer: the cache's columns stay as they were
+    "_batch_id", "_generation_id", "_system_fingerprint",
+}  # fmt: skip
 CACHE_COLUMNS: list[Spec] = [
     Spec("request_hash", "VARCHAR", lambda r: r.request_hash),
     Spec("output", "VARCHAR"),

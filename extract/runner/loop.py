@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
 from ..errors import BatchPending, BudgetExceeded, RunStopped
 from ..ledger import Known, LedgerWriter, classify
@@ -38,6 +39,7 @@ class RowLoop:
         *,
         full_refresh: bool,
         retry_errors: bool,
+        only: Collection[Any] | None = None,
     ):
         self.pipeline = pipeline
         self.worker = worker
@@ -48,6 +50,8 @@ class RowLoop:
         self.progress = progress
         self.full_refresh = full_refresh
         self.retry_errors = retry_errors
+        #: process only the rows of these keys (extract replay)
+        self.only = only
         #: 401/402 or the budget: why the run stopped early
         self.stopped: RunStopped | BudgetExceeded | None = None
         #: SIGTERM: no new row is started; those in flight may finish
@@ -155,6 +159,8 @@ class RowLoop:
         cancelled = False
         try:
             for batch in self.pipeline.rows(limit):
+                if self.only is not None:
+                    batch = [r for r in batch if r.key in self.only]
                 states = await self._known(batch)
                 await self.writer.drain(2)
                 for row, known in zip(batch, states, strict=True):

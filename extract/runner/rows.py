@@ -175,6 +175,8 @@ class RowWorker:
                 result.provider = completion.provider
                 result.finish_reason = completion.finish_reason
                 result.batch_id = completion.batch_id
+                result.generation_id = completion.generation_id
+                result.system_fingerprint = completion.system_fingerprint
                 try:
                     result.instance = parse_completion(completion, self.compiled)
                     self.assessor.assess(result, completion, row.texts)

@@ -14,8 +14,9 @@ import datetime as dt
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
+from typing import Any
 
 from ..ledger import LedgerWriter
 from ..ledger.store import Ledger
@@ -147,6 +148,7 @@ def run(
     retry_errors: bool = False,
     transport: Transport | None = None,
     wait: bool = False,
+    only: Collection[Any] | None = None,
 ) -> RunSummary:
     """Run a prepared pipeline to its end and return its summary.
 
@@ -159,6 +161,8 @@ def run(
     cfg = pipeline.config
     provider = pipeline.provider
     summary = _new_summary(pipeline, limit)
+    if only is not None:
+        summary.rows_total = len(only)
     with ExitStack() as stack:
         if transport is None:
             endpoint = stack.enter_context(provider.start())
@@ -228,6 +232,7 @@ def run(
                     progress,
                     full_refresh=full_refresh,
                     retry_errors=retry_errors,
+                    only=only,
                 )
                 await loop.run(limit)
 

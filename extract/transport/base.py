@@ -60,6 +60,9 @@ class Completion:
     logprobs: Any = None
     #: run.mode batch: the id of the batch that answered
     batch_id: str | None = None
+    #: the reply's `id` (OpenRouter's generation id) and `system_fingerprint`, when it has them
+    generation_id: str | None = None
+    system_fingerprint: str | None = None
 
 
 class Transport(Protocol):

@@ -123,4 +123,10 @@ def parse_reply(
         usage=_usage(data.get("usage")),
         latency_ms=latency_ms,
         logprobs=choice.get("logprobs"),
+        generation_id=_text(data.get("id")),
+        system_fingerprint=_text(data.get("system_fingerprint")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -49,6 +49,10 @@ class ServerConfig:
     #: answer `logprobs: true` with made-up token log-probabilities (False: ignore it, as some
     #: providers do)
     logprobs: bool = True
+    #: the `system_fingerprint` of every reply (a deployment's identity; null: none sent)
+    system_fingerprint: str | None = "fp_extract_test"
+    #: the share of rows answered other than before, as if the model had changed (for replays)
+    drift: float = 0
     # The Batch API (`batches.py`). A batch keeps the config in force when it was created, so
     # changing these (or `faults`) later does not touch batches already submitted.
     #: seconds each of a batch's non-terminal statuses lasts (0: terminal at the first look)

@@ -249,6 +249,7 @@ def completion(
         "model": str(body.get("model") or DEFAULT_MODEL),
         "object": "chat.completion",
         "created": int(time.time()),
+        "system_fingerprint": config.system_fingerprint,
         "choices": [choice],
         "usage": {
             "prompt_tokens": prompt_tokens,
