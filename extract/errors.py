@@ -8,6 +8,7 @@ matching message text. Context hangs on the exception as attributes.
     │   └── SchemaError               a model strict mode cannot express             (exit 2)
     ├── SourceError                   unreadable input, duplicate or null keys       (exit 2)
     ├── SinkError                     output cannot be opened or written             (exit 2)
+    │   └── WriteFailed               writing failed mid-run: disk full, read-only   (exit 8)
     ├── APIError                      the endpoint answered with an error (.status, .body)
     │   ├── TransientError            retried with backoff (transport retry loop)
     │   │   ├── RateLimited           429, honours .retry_after
@@ -64,6 +65,7 @@ __all__ = [
     "TruncatedOutput",
     "Ungrounded",
     "UpstreamError",
+    "WriteFailed",
 ]
 
 
@@ -78,6 +80,7 @@ class ExitCode(enum.IntEnum):
     BUDGET = 5  # the run stopped before passing run.budget_usd; rows already written stay
     LOW_ACCURACY = 6  # evaluated below the minimum accuracy (extract eval --min-accuracy)
     BATCHES_RUNNING = 7  # run.mode batch: batches are still running; run again to collect them
+    WRITE_FAILED = 8  # the output could not be written mid-run (disk full, read-only); rerun
     INTERRUPTED = 130  # interrupted (Ctrl-C); rows already written stay
     TERMINATED = 143  # stopped by SIGTERM: rows in flight finished (run.grace_s) and were kept
 
@@ -142,6 +145,13 @@ class SinkError(ExtractError):
     def __init__(self, message: str, *, path: str | None = None):
         self.path = path
         super().__init__(message)
+
+
+class WriteFailed(SinkError):
+    """Writing the output (its journal or its tables) failed during a run: a full disk, a
+    file system turned read-only. The run stops; what was journaled lands on the next run."""
+
+    exit_code = ExitCode.WRITE_FAILED
 
 
 class APIError(ExtractError):

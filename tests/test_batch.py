@@ -21,8 +21,10 @@ from extract.api import batches_table, run_pipeline
 from extract.batch.lines import create_body, has_inline_data
 from extract.providers.testserver import ServerThread
 
-#: provenance that differs between modes by nature
-MODE_SPECIFIC = ("_cost_usd", "_latency_ms", "_batch_id", "_extracted_at", "_run_id")
+#: provenance that differs between modes by nature (and the generation id, between any two runs)
+MODE_SPECIFIC = (
+    "_cost_usd", "_latency_ms", "_batch_id", "_extracted_at", "_run_id", "_generation_id",
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -5,22 +5,26 @@ import asyncio
 from extract.runner.concurrency import AdaptiveLimit
 
 
-def test_halves_on_429_once_per_cooldown_and_grows_back() -> None:
-    limit = AdaptiveLimit(64, cooldown_s=3600)
-    for _ in range(20):
+def test_a_429_brings_the_limit_to_what_was_in_flight_and_growth_slows_above_it() -> None:
+    limit = AdaptiveLimit(64)
+    limit.in_use = 20  # a 429 for one of 20 requests in flight: the provider took 19
+    limit.rate_limited()
+    assert (limit.slots, limit.ceiling) == (19, 19)
+    limit.in_use = 40  # never raised by a 429
+    limit.rate_limited()
+    assert limit.slots == 19
+    limit.in_use = 0
+    for _ in range(19 * 4):  # at the ceiling, a slot per four limits' worth of successes
         limit.succeeded()
-    limit.rate_limited()  # a stray 429 among successes says nothing about load
+    assert limit.slots == 19
+    for _ in range(8):
+        limit.succeeded()
+    assert limit.slots == 20
+    for _ in range(100_000):
+        limit.succeeded()
     assert limit.slots == 64
-    for _ in range(10):
-        limit.rate_limited()  # now a quarter of the answers, and more: halve, once per burst
-    assert limit.slots == 32
-    for _ in range(33):
-        limit.succeeded()
-    assert limit.slots == 33
-    for _ in range(10_000):
-        limit.succeeded()
-    assert limit.slots == 64
-    small = AdaptiveLimit(4, cooldown_s=0)
+    small = AdaptiveLimit(4)
+    small.in_use = 1
     for _ in range(30):
         small.rate_limited()
     assert small.slots == 1
@@ -28,7 +32,7 @@ def test_halves_on_429_once_per_cooldown_and_grows_back() -> None:
 
 def test_in_flight_never_exceeds_the_limit() -> None:
     async def go() -> tuple[int, int]:
-        limit = AdaptiveLimit(8, cooldown_s=0)
+        limit = AdaptiveLimit(8)
         peak = 0
         done = 0
 

@@ -137,6 +137,7 @@ def test_reply_has_the_openrouter_shape_and_the_expected_answer(server: ServerTh
         "provider": "fake",
         "model": "qwen/qwen3.5-27b",
         "object": "chat.completion",
+        "system_fingerprint": "fp_extract_test",
         "choices": [
             {
                 "index": 0,

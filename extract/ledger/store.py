@@ -11,6 +11,7 @@ journal a killed run left behind (extract/ledger/journal.py) and marks that run 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Any
 import duckdb
 
 from ..batch.store import BatchStore
-from ..errors import SinkError
+from ..errors import SinkError, WriteFailed
 from ..results import RowResult, RunSummary
 from ..schema import Column, CompiledSchema, columns_ddl, insert_select
 from ..sql import first_line, ident
@@ -213,9 +214,12 @@ class Ledger:
                 self._insert(CACHE_TABLE, frame)
             self.con.execute("COMMIT")
         except duckdb.Error as e:
-            self.con.execute("ROLLBACK")
-            raise SinkError(
-                f"{self.path}: writing to {self.table!r} failed ({first_line(e)})",
+            # a failed COMMIT has ended the transaction already
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            raise WriteFailed(
+                f"{self.path}: writing to {self.table!r} failed ({first_line(e)}); the rows "
+                "journaled so far land on the next run",
                 path=str(self.path),
             ) from e
 
@@ -237,5 +241,10 @@ class Ledger:
         )
 
     def close(self) -> None:
-        self.journal.close()
-        self.con.close()
+        try:
+            # a journal that cannot be flushed here holds nothing uncommitted: the run's last
+            # commit came first, and its failure is the run's error
+            with contextlib.suppress(OSError):
+                self.journal.close()
+        finally:
+            self.con.close()

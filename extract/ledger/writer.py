@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ..errors import WriteFailed
 from ..results import RowResult
 from .store import Ledger
 
@@ -58,7 +59,7 @@ class LedgerWriter:
         try:
             self.ledger.journal.append(result)
         except Exception as e:
-            self.fatal = e
+            self.fatal = self._failed(e)
             return
         self._buffer.append(result)
         if not self._sync_pending:
@@ -74,15 +75,21 @@ class LedgerWriter:
         try:
             self.ledger.journal.sync()
         except Exception as e:
-            self.fatal = self.fatal or e
+            self.fatal = self.fatal or self._failed(e)
 
     def write(self) -> None:
         """Commit the buffered rows in the writer thread."""
         if self.fatal is not None or not self._buffer:
             return  # what is not committed stays journaled for the next run
         self._sync()
+        if self.fatal is not None:
+            return
         batch, self._buffer = self._buffer, []
-        segment = self.ledger.journal.rotate()
+        try:
+            segment = self.ledger.journal.rotate()
+        except Exception as e:
+            self.fatal = self._failed(e)
+            return
         future = asyncio.get_running_loop().run_in_executor(
             self._thread, self._commit, batch, segment
         )
@@ -93,6 +100,18 @@ class LedgerWriter:
         self.ledger.commit(batch)
         if segment is not None:
             segment.unlink(missing_ok=True)
+
+    def _failed(self, error: BaseException) -> BaseException:
+        """A journal write that failed, as the run's one-line error (the rows journaled before
+        it are safe)."""
+        if not isinstance(error, OSError):
+            return error
+        reason = error.strerror or str(error)
+        return WriteFailed(
+            f"{self.ledger.journal.db_path}.journal: cannot write ({reason}); the rows journaled "
+            "so far land on the next run",
+            path=str(self.ledger.path),
+        )
 
     def _written(self, future: asyncio.Future[None]) -> None:
         self._writes.discard(future)

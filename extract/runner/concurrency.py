@@ -1,36 +1,39 @@
-"""How many rows may be in flight: `run.concurrency` at most, fewer while the API rate-limits.
+"""How many requests may be in flight: `run.concurrency` at most, fewer while the API says 429.
 
-A provider's headroom is invisible (OpenRouter sends rate-limit headers only on 429s), so the
-limit adapts the way TCP does: it halves when 429s become a real share of the answers (at least
-`MIN_429` of them and a quarter of the answers since the last change; at most once per cooling
-period, so one burst counts once), and grows back by one slot per limit's worth of successes. A
-stray 429 among successes only waits out its Retry-After: it says nothing about load.
+A provider's headroom is invisible (OpenRouter sends rate-limit headers only on 429s; a provider
+that caps concurrent requests sends nothing until the one over its cap), so the limit learns it
+from the 429s themselves: a 429 that arrives while N requests are in flight says that the other
+N - 1 were as many as the provider took, and the limit drops to that, never by more. It grows back
+by one slot per limit's worth of successes, four times slower once a 429 showed where the ceiling
+is, so a capped provider sees a probe above its cap now and then, not a steady stream of them.
+A run starts at a few slots and doubles them per round of answers until the first 429 or
+`run.concurrency` (TCP's slow start): a cap far below `run.concurrency` then costs about as many
+429s as the cap, not as `run.concurrency`.
+A slot is held only while a request is sent: a row waiting out a backoff frees it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 
-__all__ = ["AdaptiveLimit"]
+__all__ = ["START_SLOTS", "AdaptiveLimit"]
 
-#: 429s needed, and their share of the answers, before the limit is halved
-MIN_429 = 3
-SHARE_429 = 0.25
+#: once a 429 showed the ceiling, growth above it is this many times slower
+PROBE_SLOWDOWN = 4
+#: requests in flight at the start of a run, doubled per round until the first 429
+START_SLOTS = 4
 
 
 class AdaptiveLimit:
     """An asyncio semaphore whose size moves between 1 and `maximum` (AIMD)."""
 
-    def __init__(self, maximum: int, *, cooldown_s: float = 1.0):
+    def __init__(self, maximum: int, *, start: int | None = None):
         self.maximum = maximum
-        self.limit = float(maximum)
+        self.limit = float(min(maximum, start or maximum))
         self.in_use = 0
-        self.cooldown_s = cooldown_s
-        self._last_decrease = float("-inf")
-        self._ok = 0
-        self._limited = 0
+        #: the limit a 429 last brought it down to: the provider's ceiling, as far as is known
+        self.ceiling: float | None = None
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -65,21 +68,20 @@ class AdaptiveLimit:
                 waiter.set_result(None)
 
     def rate_limited(self) -> None:
-        """A 429 arrived: halve the limit if 429s are now a real share of the answers."""
-        self._limited += 1
-        now = time.monotonic()
-        if (
-            self._limited >= MIN_429
-            and self._limited >= SHARE_429 * (self._limited + self._ok)
-            and now - self._last_decrease >= self.cooldown_s
-        ):
-            self._last_decrease = now
-            self.limit = max(1.0, self.limit / 2)
-            self._limited = self._ok = 0
+        """A 429 arrived for a request still holding its slot: the others in flight are as
+        many as the provider takes now."""
+        self.limit = max(1.0, min(self.limit, float(self.in_use - 1)))
+        self.ceiling = self.limit
 
     def succeeded(self) -> None:
-        """A request succeeded: grow by one slot per `limit` successes, up to the maximum."""
-        self._ok += 1
+        """A request succeeded: grow by one slot per `limit` successes (slower above the known
+        ceiling), up to the maximum."""
         if self.limit < self.maximum:
-            self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
+            if self.ceiling is None:
+                step = 1.0  # slow start: the limit doubles per round until the first 429
+            elif self.limit >= self.ceiling:
+                step = 1 / self.limit / PROBE_SLOWDOWN
+            else:
+                step = 1 / self.limit
+            self.limit = min(float(self.maximum), self.limit + step)
             self._wake()

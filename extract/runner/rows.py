@@ -113,16 +113,27 @@ class RowWorker:
         self.run_id = run_id
         self.assessor = assessor
         self.sent = Counter()
+        #: the 401/402 that stopped the run: no request is sent after it
+        self.stopped: RunStopped | None = None
 
     async def _request(self, transport: Transport, body: bytes, result: RowResult) -> Completion:
         """One HTTP request, counted, its 429s and successes fed to the adaptive limit."""
-        result.requests += 1
-        self.sent.requests += 1
+        # the slot is held only while the request is out: a row waiting out a backoff frees it
+        await self.limit.acquire()
         try:
+            if self.stopped is not None:  # 401/402 for another row while this one waited
+                raise self.stopped
+            result.requests += 1
+            self.sent.requests += 1
             completion = await transport.complete(body)
         except RateLimited:
             self.limit.rate_limited()
             raise
+        except RunStopped as e:
+            self.stopped = e
+            raise
+        finally:
+            self.limit.release()
         self.limit.succeeded()
         self.budget.spend(completion.usage)
         return completion

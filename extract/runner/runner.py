@@ -25,7 +25,7 @@ from ..providers.base import Endpoint
 from ..results import RunSummary
 from ..transport.base import BodyEncoder, Transport
 from .budget import Budget
-from .concurrency import AdaptiveLimit
+from .concurrency import START_SLOTS, AdaptiveLimit
 from .loop import Progress, RowLoop
 from .rows import RowWorker
 
@@ -174,9 +174,13 @@ def run(
         ledger.save_run(summary)
         if cfg.run.mode == "batch":
             # rows wait for their batch, not for a connection: enough to fill a few batches
-            limiter = AdaptiveLimit(4 * cfg.run.batch_max_requests)
+            requests = AdaptiveLimit(4 * cfg.run.batch_max_requests)
+            rows = AdaptiveLimit(requests.maximum)
         else:
-            limiter = AdaptiveLimit(min(cfg.run.concurrency, endpoint.max_concurrency or 1 << 30))
+            most = min(cfg.run.concurrency, endpoint.max_concurrency or 1 << 30)
+            requests = AdaptiveLimit(most, start=START_SLOTS)
+            # rows in flight: those sending, and as many again waiting out a backoff
+            rows = AdaptiveLimit(2 * requests.maximum)
         writer = LedgerWriter(ledger, cfg.run.batch_size)
         budget = Budget(
             cfg.run.budget_usd,
@@ -216,7 +220,7 @@ def run(
                     backoff_s=cfg.run.backoff_s,
                     max_tokens=cfg.model.max_tokens,
                     budget=budget,
-                    limit=limiter,
+                    limit=requests,
                     reasoning_details=provider.reasoning_details,
                     run_id=summary.run_id,
                     assessor=pipeline.assessor,
@@ -228,7 +232,7 @@ def run(
                     ledger,
                     writer,
                     summary,
-                    limiter,
+                    rows,
                     progress,
                     full_refresh=full_refresh,
                     retry_errors=retry_errors,

@@ -23,7 +23,15 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    stop_any,
+)
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from ..errors import RateLimited, RepeatedFailure, ServerError, TransientError, UpstreamError
@@ -34,6 +42,9 @@ T = TypeVar("T")
 
 #: no backoff wait is longer than this (seconds); a Retry-After may ask for up to 4 times more
 MAX_WAIT_S = 60.0
+#: 429s do not use up `max_retries` (a provider's limit slows a run down, it never fails a row):
+#: a request is retried after them for this long in all (seconds)
+RATE_LIMIT_PATIENCE_S = 900.0
 
 
 def backoff(error: BaseException | None, retry: int, initial: float) -> float:
@@ -56,11 +67,37 @@ class _wait(wait_base):
         return backoff(error, retry_state.attempt_number + self.done, self.initial)
 
 
-def transport_retrying(max_retries: int, *, initial: float = 0.5, done: int = 0) -> AsyncRetrying:
-    """A tenacity controller: up to `max_retries` retries, then the last error is re-raised."""
+class _Failures(stop_base):
+    """Stop once the failures other than 429 exceed the retries."""
+
+    def __init__(self, failures: Callable[[], int], max_retries: int):
+        self.failures = failures
+        self.max_retries = max_retries
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.failures() > self.max_retries
+
+
+def transport_retrying(
+    max_retries: int,
+    *,
+    initial: float = 0.5,
+    done: int = 0,
+    failures: Callable[[], int] | None = None,
+) -> AsyncRetrying:
+    """A tenacity controller: up to `max_retries` retries, then the last error is re-raised.
+
+    With `failures` (how many failures other than 429 there were so far), 429s do not count
+    against `max_retries`; the retries then stop after RATE_LIMIT_PATIENCE_S in all.
+    """
+    stop: stop_base
+    if failures is None:
+        stop = stop_after_attempt(max_retries + 1)
+    else:
+        stop = stop_any(stop_after_delay(RATE_LIMIT_PATIENCE_S), _Failures(failures, max_retries))
     return AsyncRetrying(
         retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(max_retries + 1),
+        stop=stop,
         wait=_wait(initial, done),
         reraise=True,
     )
@@ -79,11 +116,15 @@ class _Repeats(Generic[T]):
     def __init__(self, call: Callable[[], Awaitable[T]]):
         self.call = call
         self.last: tuple[str, int | None, str] | None = None
+        #: failures so far that were not 429s (those alone use up the retries)
+        self.failures = 0
 
     async def __call__(self) -> T:
         try:
             return await self.call()
         except TransientError as error:
+            if not isinstance(error, RateLimited):
+                self.failures += 1
             signature = _signature(error)
             if signature is not None and signature == self.last:
                 raise RepeatedFailure(
@@ -96,7 +137,8 @@ class _Repeats(Generic[T]):
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], max_retries: int, *, initial: float) -> T:
-    """Await `call()`, retrying it after a TransientError up to `max_retries` times.
+    """Await `call()`, retrying it after a TransientError up to `max_retries` times (429s
+    apart: they are retried for up to RATE_LIMIT_PATIENCE_S, whatever their number).
 
     Raises RepeatedFailure instead of a third identical try after the same 500 twice.
     """
@@ -108,8 +150,12 @@ async def with_retries(call: Callable[[], Awaitable[T]], max_retries: int, *, in
         first = error
     guarded = _Repeats(call)
     guarded.last = _signature(first)
+    guarded.failures = 0 if isinstance(first, RateLimited) else 1
     await asyncio.sleep(backoff(first, 1, initial))
-    async for attempt in transport_retrying(max_retries - 1, initial=initial, done=1):
+    retrying = transport_retrying(
+        max_retries, initial=initial, done=1, failures=lambda: guarded.failures
+    )
+    async for attempt in retrying:
         with attempt:
             return await guarded()
     raise AssertionError("unreachable: tenacity re-raises the last error")

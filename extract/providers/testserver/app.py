@@ -120,6 +120,22 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = state.config
     state.total += 1
+    cap = config.max_concurrency
+    if cap is not None and state.in_flight >= cap:
+        # a provider that caps concurrent requests answers the one over the cap at once
+        state.capped += 1
+        return error_response(state, 429, f"too many concurrent requests (at most {cap})")
+    state.in_flight += 1
+    state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+    try:
+        return await _answer_chat(request, state, config)
+    finally:
+        state.in_flight -= 1
+
+
+async def _answer_chat(
+    request: web.Request, state: State, config: ServerConfig
+) -> web.StreamResponse:
     if config.latency_ms or config.jitter_ms:
         delay = state.jitter.uniform(
             config.latency_ms - config.jitter_ms, config.latency_ms + config.jitter_ms

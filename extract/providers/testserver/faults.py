@@ -53,6 +53,8 @@ class ServerConfig:
     system_fingerprint: str | None = "fp_extract_test"
     #: the share of rows answered other than before, as if the model had changed (for replays)
     drift: float = 0
+    #: answer 429 at once to a request beyond this many in flight (a provider's hidden cap)
+    max_concurrency: int | None = None
     # The Batch API (`batches.py`). A batch keeps the config in force when it was created, so
     # changing these (or `faults`) later does not touch batches already submitted.
     #: seconds each of a batch's non-terminal statuses lasts (0: terminal at the first look)

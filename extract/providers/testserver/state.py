@@ -32,6 +32,10 @@ class State:
         """Forget every counter, every seen body and every batch."""
         self.batches = BatchStore(self._answer)
         self.total = 0
+        #: requests being answered now, the most at once, and those refused over the cap
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.capped = 0
         self.faults: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
@@ -48,6 +52,8 @@ class State:
             "status_counts": dict(sorted(self.statuses.items())),
             "distinct_bodies": len(self.seen),
             "requests_by_row": dict(self.rows),
+            "peak_in_flight": self.peak_in_flight,
+            "capped": self.capped,
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
