@@ -55,30 +55,60 @@ def _log(event: str, **fields: Any) -> None:
 
 
 class _Progress:
-    """A one-line progress display on a terminal, redrawn at most ten times a second."""
+    """Progress of a run: on a terminal, one line redrawn at most ten times a second (rows
+    done, failed, total, rate, ETA, tokens, cost); off a terminal, with `every` seconds, a
+    `progress` JSON line that often."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, every: float | None = None):
         self.enabled = enabled
+        self.every = every
         self.last = 0.0
 
     def __call__(self, s: RunSummary) -> None:
         now = time.monotonic()
+        if self.every is not None:
+            if now - self.last >= self.every:
+                self.last = now
+                _log("progress", **_progress_fields(s))
+            return
         if not self.enabled or (now - self.last < 0.1 and s.rows_done < s.rows_total):
             return
         self.last = now
-        rate = s.rows_done / s.seconds if s.seconds > 0 else 0.0
-        tokens = s.usage.prompt_tokens + s.usage.completion_tokens
+        f = _progress_fields(s)
+        eta = "" if f["eta_s"] is None else f"  ETA {_duration(f['eta_s'])}"
+        pending = f"  {s.rows_pending} in batches" if s.rows_pending else ""
         click.echo(
-            f"\r{s.rows_done}/{s.rows_total} rows  {s.rows_failed} failed  {rate:.1f} rows/s  "
-            f"{tokens} tokens  ${s.usage.cost_usd or 0:.4f}  ",
+            f"\r{s.rows_done}/{s.rows_total} rows  {s.rows_failed} failed{pending}  "
+            f"{f['rows_per_s']:.1f} rows/s{eta}  {f['tokens']} tokens  ${f['cost_usd']:.4f}  ",
             nl=False,
             err=True,
         )
 
     def done(self) -> None:
-        if self.enabled and self.last:
+        if self.enabled and self.last and self.every is None:
             click.echo("", err=True)
             self.last = 0.0
+
+
+def _progress_fields(s: RunSummary) -> dict[str, Any]:
+    rate = s.rows_done / s.seconds if s.seconds > 0 else 0.0
+    left = max(0, s.rows_total - s.rows_done - s.rows_pending)
+    return {
+        "rows_done": s.rows_done,
+        "rows_failed": s.rows_failed,
+        "rows_pending": s.rows_pending,
+        "rows_total": s.rows_total,
+        "rows_per_s": round(rate, 2),
+        "eta_s": round(left / rate, 1) if rate > 0 else None,
+        "tokens": s.usage.prompt_tokens + s.usage.completion_tokens,
+        "cost_usd": round(s.usage.cost_usd or 0.0, 6),
+    }
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _summary_lines(s: RunSummary) -> list[str]:
@@ -130,6 +160,12 @@ _set_option = click.option(
     is_flag=True,
     help="run.mode batch: poll (every run.batch_poll_s) until every batch is collected.",
 )
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Off a terminal: a `progress` JSON line on stderr this often (long runs in logs).",
+)
 def run_command(
     pipeline_file: str,
     overrides: tuple[str, ...],
@@ -138,6 +174,7 @@ def run_command(
     full_refresh: bool,
     retry_errors: bool,
     wait: bool,
+    progress_every: float | None,
 ) -> None:
     """Run PIPELINE_FILE: one request per row, results into typed tables.
 
@@ -152,7 +189,9 @@ def run_command(
         click.echo("extract: error: --full-refresh and --retry-errors exclude each other", err=True)
         sys.exit(ExitCode.INPUT)
     tty = sys.stderr.isatty()
-    progress = _Progress(enabled=tty and not quiet)
+    progress = _Progress(
+        enabled=tty and not quiet, every=None if tty or quiet else progress_every
+    )
     with _errors(progress.done), open_pipeline(pipeline_file, overrides) as pipeline:
         if not tty and not quiet:
             _log(

@@ -123,6 +123,8 @@ class ModelConfig(_Strict):
     #: any further request fields, sent as they are
     extra_body: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(default=300, gt=0)
+    #: seconds to open a connection, apart from `timeout_s` for the whole answer
+    connect_timeout_s: float = Field(default=10, gt=0)
     price: PriceConfig | None = None
     #: run.mode batch: the Batch API's URL; null: `{base_url}/batches` (OpenRouter's older
     #: generation of the API lives at https://openrouter.ai/api/beta/batches)
@@ -148,6 +150,13 @@ class ModelConfig(_Strict):
         return KNOWN_PRICES.get(self.name)
 
 
+class RateLimitConfig(_Strict):
+    """A provider's published limits, kept to across retries (token buckets)."""
+
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+
+
 class RunConfig(_Strict):
     concurrency: int = Field(default=16, ge=1, le=4096)
     #: attempts per row in all: the first request plus re-asks after unusable output
@@ -158,6 +167,8 @@ class RunConfig(_Strict):
     backoff_s: float = Field(default=0.5, gt=0, le=60)
     #: rows folded into the output tables per transaction (each row is journaled at once anyway)
     batch_size: int = Field(default=500, ge=1)
+    #: requests and tokens per minute at most (the provider's limits), beside the adaptive limit
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     #: stop before the run's cost could pass this many US dollars (needs the model's prices)
     budget_usd: float | None = Field(default=None, gt=0)
     #: ask for token log-probabilities and store each value's probability in `_confidence`

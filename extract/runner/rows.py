@@ -37,9 +37,12 @@ from ..trust.assess import Assessor
 from ..validate import parse_completion, reask
 from .budget import Budget
 from .concurrency import AdaptiveLimit
+from .rate import RateLimit
 
 __all__ = ["RowWorker"]
 
+#: characters per token in the rate limit's estimate of a request's size
+CHARS_PER_TOKEN = 4
 #: max_tokens grows by this factor after a truncated answer, up to MAX_TOKENS_CAP
 TRUNCATION_GROWTH = 2
 MAX_TOKENS_CAP = 32768
@@ -97,10 +100,12 @@ class RowWorker:
         run_id: str,
         assessor: Assessor,
         reask_transport: Transport | None = None,
+        rate: RateLimit | None = None,
     ):
         self.transport = transport
         #: where re-asks go when not through `transport` (run.mode batch, batch_reask: sync)
         self.reask_transport = reask_transport or transport
+        self.rate = rate or RateLimit(None, None)
         self.compiled = compiled
         self.bodies = bodies
         self.max_attempts = max_attempts
@@ -116,8 +121,11 @@ class RowWorker:
         #: the 401/402 that stopped the run: no request is sent after it
         self.stopped: RunStopped | None = None
 
-    async def _request(self, transport: Transport, body: bytes, result: RowResult) -> Completion:
+    async def _request(
+        self, transport: Transport, body: bytes, result: RowResult, tokens: float
+    ) -> Completion:
         """One HTTP request, counted, its 429s and successes fed to the adaptive limit."""
+        await self.rate.acquire(tokens)
         # the slot is held only while the request is out: a row waiting out a backoff frees it
         await self.limit.acquire()
         try:
@@ -142,10 +150,11 @@ class RowWorker:
         self, body: bytes, chars: int, max_tokens: int | None, result: RowResult, attempt: int
     ) -> Completion:
         transport = self.transport if attempt == 1 else self.reask_transport
+        tokens = chars / CHARS_PER_TOKEN + (max_tokens or 0)
         reservation = self.budget.reserve(chars, max_tokens)
         try:
             return await with_retries(
-                lambda: self._request(transport, body, result),
+                lambda: self._request(transport, body, result, tokens),
                 self.max_retries,
                 initial=self.backoff_s,
             )

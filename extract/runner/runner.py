@@ -27,6 +27,7 @@ from ..transport.base import BodyEncoder, Transport
 from .budget import Budget
 from .concurrency import START_SLOTS, AdaptiveLimit
 from .loop import Progress, RowLoop
+from .rate import RateLimit
 from .rows import RowWorker
 
 __all__ = ["run"]
@@ -74,6 +75,7 @@ async def _transports(
                     endpoint.base_url,
                     api_key=endpoint.api_key,
                     timeout_s=cfg.model.timeout_s,
+                    connect_timeout_s=cfg.model.connect_timeout_s,
                     max_connections=cfg.run.concurrency,
                     headers=HEADERS,
                 )
@@ -225,6 +227,9 @@ def run(
                     run_id=summary.run_id,
                     assessor=pipeline.assessor,
                     reask_transport=reask,
+                    rate=RateLimit(
+                        cfg.run.rate_limit.requests_per_minute, cfg.run.rate_limit.tokens_per_minute
+                    ),
                 )
                 loop = RowLoop(
                     pipeline,

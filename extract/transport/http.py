@@ -33,6 +33,7 @@ class HttpTransport:
         *,
         api_key: str | None,
         timeout_s: float = 300,
+        connect_timeout_s: float | None = None,
         max_connections: int = 64,
         headers: dict[str, str] | None = None,
     ):
@@ -41,7 +42,7 @@ class HttpTransport:
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 

@@ -1,5 +1,6 @@
-"""SIGTERM, as orchestrators stop a job: rows in flight finish and are kept, the run is recorded
-as interrupted with its run_end line, exit 143; a second SIGTERM cancels at once."""
+"""Operating the real command: SIGTERM, as orchestrators stop a job (rows in flight finish and
+are kept, the run is recorded as interrupted with its run_end line, exit 143; a second SIGTERM
+cancels at once), and progress lines for logs."""
 
 from __future__ import annotations
 
@@ -75,3 +76,27 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path, server: ServerThread) ->
     [end] = [json.loads(x) for x in err.splitlines() if '"run_end"' in x]
     assert end["stop_reason"] == "stopped by SIGTERM (twice: rows in flight were cancelled)"
     assert end["rows_ok"] == 0
+
+
+def test_progress_lines_off_a_terminal(tmp_path: Path, server: ServerThread) -> None:
+    p = setup(tmp_path, server, rows=30)
+    server.configure(latency_ms=100)
+    proc = subprocess.run(
+        [EXTRACT, "run", str(p), "--set", "run.concurrency=4", "--progress-every", "0.2"],
+        env={**os.environ, "TEST_EXTRACT_KEY": KEY},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stderr.splitlines()]
+    progress = [x for x in lines if x["event"] == "progress"]
+    assert len(progress) >= 2
+    assert set(progress[0]) == {
+        "event", "rows_done", "rows_failed", "rows_pending", "rows_total", "rows_per_s", "eta_s",
+        "tokens", "cost_usd",
+    }  # fmt: skip
+    assert [x["rows_done"] for x in progress] == sorted(x["rows_done"] for x in progress)
+    assert all(x["rows_total"] == 30 for x in progress)
+    assert (lines[0]["event"], lines[-1]["event"]) == ("run_start", "run_end")
