@@ -179,24 +179,25 @@ def test_the_create_body_puts_endpoint_and_model_first() -> None:
     assert not has_inline_data(b'{"image_url":{"url":"https://x/y.png"}}')
 
 
-def test_a_failed_batch_lands_its_rows_in_the_errors_table(
+def test_a_failed_batch_is_submitted_again_then_its_rows_give_up(
     tmp_path: Path, server: ServerThread
 ) -> None:
     p = setup(tmp_path, server, rows=5)
     server.configure(batch_step_s=0, batch_outcome="failed")
-    s = run_pipeline(p, batch_mode(server, tmp_path), wait=True)
+    s = run_pipeline(p, batch_mode(server, tmp_path, **{"run.max_retries": 0}), wait=True)
     assert (s.rows_ok, s.rows_failed, s.rows_pending) == (0, 5, 0)
+    assert batch_stats(server)["created"] == 3  # the first and two more, then the rows give up
     con = duckdb.connect(str(tmp_path / "out/b.duckdb"), read_only=True)
     errors = con.execute("SELECT _error_class, _message FROM tickets_errors").fetchall()
     lines = con.execute(
-        "SELECT l.row_key, l.request_hash, l.custom_id FROM _extract_batch_lines l ORDER BY 1"
+        "SELECT row_key, request_hash, custom_id FROM _extract_batch_lines ORDER BY 1"
     ).fetchall()
     hashes = dict(con.execute("SELECT id::VARCHAR, _request_hash FROM tickets_errors").fetchall())
     con.close()
-    assert {c for c, _ in errors} == {"RowRejected"}
-    assert all(m.startswith("batch batch_") and " failed: " in m for _, m in errors)
+    assert {c for c, _ in errors} == {"ServerError"}
+    assert all("without answering it 3 times (the last: batch batch_" in m for _, m in errors)
     # each line names its row and the row's request hash
-    assert sorted(k for k, _, _ in lines) == sorted(hashes)
+    assert sorted({k for k, _, _ in lines}) == sorted(hashes) and len(lines) == 15
     assert all(h == hashes[k] and c.endswith(h[:24]) for k, h, c in lines)
 
 

@@ -27,9 +27,9 @@ BATCHES_TABLE = "_extract_batches"
 LINES_TABLE = "_extract_batch_lines"
 
 #: statuses after which a batch answers nothing more: its lines are submitted again
-DEAD = frozenset({"expired", "cancelled", "rejected", "unsent"})
+DEAD = frozenset({"failed", "expired", "cancelled", "rejected", "unsent"})
 #: statuses of a batch that will not change any more
-TERMINAL = frozenset({"completed", "failed", *DEAD})
+TERMINAL = frozenset({"completed", *DEAD})
 
 _BATCH_COLUMNS = (
     ("batch_key", "VARCHAR PRIMARY KEY"),

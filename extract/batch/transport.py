@@ -135,6 +135,8 @@ class BatchTransport:
         self._unresolved: _Batch | None = None
         #: batches submitted by this run
         self.submitted = 0
+        #: why the last batch that failed did (for the rows that give up)
+        self.last_failure: str | None = None
 
     async def __aenter__(self) -> BatchTransport:
         await self.client.__aenter__()
@@ -169,8 +171,10 @@ class BatchTransport:
                 return await future
             except _Resubmit:
                 continue
+        last = f" (the last: {self.last_failure})" if self.last_failure else ""
         raise ServerError(
-            f"run.mode batch: the request's batch ended without answering it {MAX_RESUBMITS} times"
+            f"run.mode batch: the request's batch ended without answering it {MAX_RESUBMITS} "
+            f"times{last}"
         )
 
     def collectable(self) -> list[str]:
@@ -392,13 +396,13 @@ class BatchTransport:
     async def _collect(self, batch: _Batch, state: dict[str, Any]) -> None:
         status = str(state.get("status"))
         batch_id = str(batch.record.batch_id)
-        if status == "failed":
+        if status == "failed":  # the provider failed the batch: its rows go in a new one
             reason = str((state.get("error") or {}).get("message") or "no reason given")
+            self.last_failure = f"batch {batch_id} failed: {reason}"
             await self._set(batch, error=reason[:500])
-            batch.outcomes = {
-                cid: RowRejected(f"batch {batch_id} failed: {reason}") for cid in batch.ids
-            }
-        elif status == "completed":
+            self._end(batch, _Resubmit)
+            return
+        if status == "completed":
             created = float(state.get("created_at") or batch.record.created_after)
             latency_ms = max(0.0, (float(state.get("finalized_at") or time.time()) - created) * 1e3)
             outcomes: dict[str, Completion | APIError] = {}
