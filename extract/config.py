@@ -125,6 +125,10 @@ class ModelConfig(_Strict):
     timeout_s: float = Field(default=300, gt=0)
     #: seconds to open a connection, apart from `timeout_s` for the whole answer
     connect_timeout_s: float = Field(default=10, gt=0)
+    #: stream the answers (server-sent events): a stalled answer is caught after
+    #: `idle_timeout_s` without an event, and one that repeats itself is cut short
+    stream: bool = False
+    idle_timeout_s: float = Field(default=60, gt=0)
     price: PriceConfig | None = None
     #: run.mode batch: the Batch API's URL; null: `{base_url}/batches` (OpenRouter's older
     #: generation of the API lives at https://openrouter.ai/api/beta/batches)

@@ -78,6 +78,8 @@ async def _transports(
                     connect_timeout_s=cfg.model.connect_timeout_s,
                     max_connections=cfg.run.concurrency,
                     headers=HEADERS,
+                    stream=cfg.model.stream,
+                    idle_timeout_s=cfg.model.idle_timeout_s,
                 )
             )
         if cfg.run.mode == "sync":

@@ -17,6 +17,7 @@ import aiohttp
 from ..errors import ConnectionFailed
 from .base import Completion
 from .replies import parse_reply
+from .stream import read_stream
 
 __all__ = ["HttpTransport"]
 
@@ -36,6 +37,8 @@ class HttpTransport:
         connect_timeout_s: float | None = None,
         max_connections: int = 64,
         headers: dict[str, str] | None = None,
+        stream: bool = False,
+        idle_timeout_s: float | None = None,
     ):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self._api_key = api_key
@@ -43,6 +46,12 @@ class HttpTransport:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        #: model.stream: bodies are sent with `stream: true` and read as server-sent events
+        self.stream = stream
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=timeout_s, sock_connect=connect_timeout_s, sock_read=idle_timeout_s
+        )
+        self._idle = idle_timeout_s
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -66,6 +75,8 @@ class HttpTransport:
         if self._session is None:
             raise RuntimeError("HttpTransport used outside 'async with'")
         started = time.perf_counter()
+        if self.stream:
+            return await self._streamed(body, started)
         try:
             async with self._session.post(self.url, data=body) as resp:
                 raw = await resp.read()
@@ -79,3 +90,29 @@ class HttpTransport:
             ) from e
         latency_ms = (time.perf_counter() - started) * 1000
         return parse_reply(status, raw, retry_after, latency_ms, self._scrub)
+
+    async def _streamed(self, body: bytes, started: float) -> Completion:
+        assert self._session is not None
+        # the body is the one a whole reply is asked with, plus the two streaming fields
+        body = body[:-1] + b',"stream":true,"stream_options":{"include_usage":true}}'
+        try:
+            async with self._session.post(
+                self.url, data=body, timeout=self._stream_timeout
+            ) as resp:
+                if resp.status != 200:
+                    raw = await resp.read()
+                    retry_after = resp.headers.get("Retry-After")
+                    return parse_reply(resp.status, raw, retry_after, 0.0, self._scrub)
+                # leaving the block closes the connection: a runaway answer stops there
+                return await read_stream(resp.content, started, self._scrub)
+        except TimeoutError as e:
+            total = self._timeout.total
+            raise ConnectionFailed(
+                f"no event for {self._idle:g} s, or no end after {total:g} s"
+                if self._idle
+                else f"request timed out after {total:g} s"
+            ) from e
+        except aiohttp.ClientError as e:
+            raise ConnectionFailed(
+                f"connection failed: {self._scrub(str(e)) or type(e).__name__}"
+            ) from e

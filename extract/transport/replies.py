@@ -17,11 +17,16 @@ import orjson
 from ..errors import APIError, RateLimited, RowRejected, RunStopped, ServerError, UpstreamError
 from .base import Completion, Usage
 
-__all__ = ["parse_reply", "retry_after_seconds", "status_error"]
+__all__ = ["parse_reply", "retry_after_seconds", "status_error", "usage_of"]
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) else 0
+
+
+def usage_of(data: Any) -> Usage:
+    """The Usage in a reply's `usage` object (zeros for what it lacks)."""
+    return _usage(data)
 
 
 def _usage(data: Any) -> Usage:

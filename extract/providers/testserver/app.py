@@ -68,10 +68,6 @@ def answer(
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return Answer(400, error_payload(400, "messages must be a non-empty list"))
-    if body.get("stream"):
-        message = "the test server does not stream; send stream: false"
-        return Answer(400, error_payload(400, message))
-
     row = fakegen.answer_seed(messages, body.get("seed"))
     occurrence = seen.get(body_key, 0)
     seen[body_key] = occurrence + 1
@@ -108,9 +104,10 @@ def answer(
             return Answer(400, error_payload(400, message), fault=fault, row=row)
     else:
         value = {}
-    return completion(
+    result = completion(
         config, body, messages, row, value, fault, prepared, new_id(row), price_factor
     )
+    return dataclasses.replace(result, occurrence=occurrence)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -178,7 +175,52 @@ async def _answer_chat(
         state.prompt_tokens += usage["prompt_tokens"]
         state.completion_tokens += usage["completion_tokens"]
         state.cost += usage["cost"]
+        if isinstance(body, dict) and body.get("stream"):
+            return await _stream(request, state, config, result)
     return json_response(result.status, result.payload, headers=result.headers or None)
+
+
+#: characters of content per streamed chunk
+STREAM_PIECE = 12
+
+
+async def _stream(
+    request: web.Request, state: State, config: ServerConfig, result: Answer
+) -> web.StreamResponse:
+    """The completion as OpenRouter streams it: SSE with `:` comment lines, content deltas,
+    a last chunk with the finish reason and usage (an `error` in it for an upstream error)."""
+    payload = result.payload
+    choice = payload["choices"][0]
+    content = choice["message"].get("content") or ""
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    head = {k: payload[k] for k in ("id", "provider", "model", "created", "system_fingerprint")}
+
+    def event(choice: dict[str, Any], **more: Any) -> bytes:
+        chunk = {**head, "object": "chat.completion.chunk", "choices": [choice], **more}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    try:
+        await response.write(b": OPENROUTER PROCESSING\n\n")
+        pieces = [content[i : i + STREAM_PIECE] for i in range(0, len(content), STREAM_PIECE)]
+        for n, piece in enumerate(pieces):
+            if n == len(pieces) // 2 and config.stream_stall_ms and result.occurrence == 0:
+                await asyncio.sleep(config.stream_stall_ms / 1000)
+            delta = {"role": "assistant", "content": piece}
+            await response.write(event({"index": 0, "delta": delta, "finish_reason": None}))
+        last = {"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}
+        extra = {"error": payload["error"]} if "error" in payload else {}
+        await response.write(event(last, usage=payload["usage"], **extra))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+    except ConnectionResetError:
+        state.streams_cut += 1  # the client stopped reading (a runaway answer cut short)
+    except asyncio.CancelledError:
+        state.streams_cut += 1
+        raise
+    return response
 
 
 async def _models(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ FAULT_CLASSES: tuple[str, ...] = (
     "bad_request",
     "forbidden",
     "payment",
+    "runaway",
 )
 
 #: how a batch can end; `ServerConfig.batch_outcome` picks one for the batches created under it
@@ -55,6 +56,9 @@ class ServerConfig:
     drift: float = 0
     #: answer 429 at once to a request beyond this many in flight (a provider's hidden cap)
     max_concurrency: int | None = None
+    #: `stream: true`: pause this long halfway through the first stream of each body (a stall
+    #: an idle timeout must catch; the retry streams without it)
+    stream_stall_ms: float = 0
     # The Batch API (`batches.py`). A batch keeps the config in force when it was created, so
     # changing these (or `faults`) later does not touch batches already submitted.
     #: seconds each of a batch's non-terminal statuses lasts (0: terminal at the first look)

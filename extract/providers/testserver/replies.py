@@ -67,6 +67,8 @@ class Answer:
     row: bytes | None = None
     #: cut the connection instead of answering (the `drop` fault)
     drop: bool = False
+    #: how many times this exact body was seen before
+    occurrence: int = 0
 
 
 # --------------------------------------------------------------------------- responses
@@ -201,6 +203,10 @@ def completion(
         content = json.dumps(_break(answer, prepared))
     elif fault == "length":
         content = content[: max(1, len(content) * 2 // 3)]
+        finish = "length"
+    elif fault == "runaway":
+        # the same words over and over until max_tokens: what a small model does at times
+        content = content[: len(content) // 2] + "and again " * ((max_tokens or 4096) * 4 // 10)
         finish = "length"
     elif fault == "reasoning_only":
         content = ""

@@ -36,6 +36,8 @@ class State:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.capped = 0
+        #: streams the client closed before their end
+        self.streams_cut = 0
         self.faults: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
@@ -54,6 +56,7 @@ class State:
             "requests_by_row": dict(self.rows),
             "peak_in_flight": self.peak_in_flight,
             "capped": self.capped,
+            "streams_cut": self.streams_cut,
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
