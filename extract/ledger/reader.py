@@ -58,6 +58,17 @@ class Observed:
     reasoning_tokens: float
 
 
+def _bounds(keys: Sequence[Any]) -> tuple[Any, Any]:
+    """The smallest and largest of the batch's keys, when they are of one orderable type."""
+    try:
+        kinds = {type(k) for k in keys}
+        if len(kinds) != 1 or not kinds <= {int, str, float}:
+            return None, None
+        return min(keys), max(keys)
+    except TypeError:
+        return None, None
+
+
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description or []]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -88,10 +99,13 @@ class LedgerReader:
         )
 
     def lookup(self, keys: Sequence[Any], request_hashes: Sequence[str | None]) -> list[Known]:
-        """For each (key, request hash), what the ledger already holds. One query per batch.
+        """For each (key, request hash), what the ledger already holds.
 
-        Each table is first filtered by the batch's keys (a semi join built on the batch), so
-        the work and memory stay those of a batch, however large the output grows.
+        Work per batch, not per output row: each table is filtered by the batch's keys, and by
+        their range as well, so that DuckDB skips every row group whose keys lie outside it
+        (the output is written in source order, so a batch's keys sit in a few row groups). The
+        cache, keyed by random hashes, is asked only for the rows of the batch that are neither
+        done nor failed: an incremental run over a large output barely touches it.
         """
         import pyarrow as pa
 
@@ -106,6 +120,9 @@ class LedgerReader:
             }
         )
         k = ident(self.key)
+        low, high = _bounds(keys)
+        within = f"{k} BETWEEN ? AND ? AND " if low is not None else ""
+        bounds = [low, high] * 2 if low is not None else []
         self.con.register("__lookup", frame)
         try:
             rows = _dicts(
@@ -115,35 +132,58 @@ class LedgerReader:
                            r._request_hash = l.h AS done,
                            e._request_hash = l.h AS failed,
                            e.{k} IS NOT NULL AS in_errors,
-                           r.{k} IS NOT NULL OR e.{k} IS NOT NULL AS present,
-                           c.*
+                           r.{k} IS NOT NULL OR e.{k} IS NOT NULL AS present
                     FROM __lookup l
                     LEFT JOIN (
                         SELECT {k}, _request_hash FROM {ident(self.table)}
-                        WHERE {k} IN (SELECT k FROM __lookup)
+                        WHERE {within}{k} IN (SELECT k FROM __lookup)
                     ) r ON r.{k} = l.k
                     LEFT JOIN (
                         SELECT {k}, _request_hash FROM {ident(self.errors_table)}
-                        WHERE {k} IN (SELECT k FROM __lookup)
+                        WHERE {within}{k} IN (SELECT k FROM __lookup)
                     ) e ON e.{k} = l.k
-                    LEFT JOIN (
-                        SELECT * FROM {CACHE_TABLE}
-                        WHERE request_hash IN (SELECT h FROM __lookup)
-                    ) c ON c.request_hash = l.h
-                    """
+                    """,
+                    bounds,
+                )
+            )
+            out = [Known() for _ in range(n)]
+            for row in rows:
+                known = out[row["i"]]
+                known.done, known.failed = bool(row["done"]), bool(row["failed"])
+                known.in_errors, known.exists = bool(row["in_errors"]), bool(row["present"])
+            if self.compiled is not None:
+                self._lookup_cache(out, keys, request_hashes)
+        finally:
+            self.con.unregister("__lookup")
+        return out
+
+    def _lookup_cache(
+        self, out: list[Known], keys: Sequence[Any], request_hashes: Sequence[str | None]
+    ) -> None:
+        """Fill `cached` for the rows neither done nor failed, from `_extract_cache`."""
+        import pyarrow as pa
+
+        wanted = [
+            i for i, known in enumerate(out)
+            if not known.done and not known.failed and request_hashes[i] is not None
+        ]  # fmt: skip
+        if not wanted:
+            return
+        hashes = pa.table({"h": pa.array([request_hashes[i] for i in wanted], type=pa.string())})
+        self.con.register("__hashes", hashes)
+        try:
+            rows = _dicts(
+                self.con.execute(
+                    f"SELECT * FROM {CACHE_TABLE} WHERE request_hash IN (SELECT h FROM __hashes)"
                 )
             )
         finally:
-            self.con.unregister("__lookup")
-        out = [Known() for _ in range(n)]
-        for row in rows:
-            i = row["i"]
-            known = out[i]
-            known.done, known.failed = bool(row["done"]), bool(row["failed"])
-            known.in_errors, known.exists = bool(row["in_errors"]), bool(row["present"])
-            if row["output"] is not None and self.compiled is not None:
-                known.cached = self._cached(row, keys[i], known.exists)
-        return out
+            self.con.unregister("__hashes")
+        by_hash = {row["request_hash"]: row for row in rows}
+        for i in wanted:
+            row = by_hash.get(request_hashes[i])
+            if row is not None and row["output"] is not None:
+                out[i].cached = self._cached(row, keys[i], out[i].exists)
 
     def _cached(self, row: dict[str, Any], key: Any, exists: bool) -> RowResult:
         assert self.compiled is not None
