@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 
 from ..errors import ConnectionFailed, UpstreamError
+from ..transport.http import Secret, json_headers
 from ..transport.replies import status_error
 
 __all__ = ["BatchClient"]
@@ -31,10 +32,8 @@ class BatchClient:
         headers: dict[str, str] | None = None,
     ):
         self.url = url.rstrip("/")
-        self._api_key = api_key
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._scrub = Secret(api_key).scrub
+        self._headers = json_headers(api_key, headers)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
@@ -46,9 +45,6 @@ class BatchClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
 
     async def _call(
         self, method: str, path: str, *, body: bytes | None = None, params: Any = None

@@ -19,7 +19,25 @@ from .base import Completion
 from .replies import parse_reply
 from .stream import read_stream
 
-__all__ = ["HttpTransport"]
+__all__ = ["HttpTransport", "Secret", "json_headers"]
+
+
+def json_headers(api_key: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+    """The headers of every request: JSON, the caller's, and the key as a bearer token."""
+    headers = {"Content-Type": "application/json", **(extra or {})}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+class Secret:
+    """An API key that never reaches an error: `scrub(text)` masks it."""
+
+    def __init__(self, key: str | None):
+        self._key = key
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
 
 
 class HttpTransport:
@@ -41,10 +59,8 @@ class HttpTransport:
         idle_timeout_s: float | None = None,
     ):
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self._api_key = api_key
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._scrub = Secret(api_key).scrub
+        self._headers = json_headers(api_key, headers)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         #: model.stream: bodies are sent with `stream: true` and read as server-sent events
         self.stream = stream
@@ -66,9 +82,6 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
 
     async def complete(self, body: bytes) -> Completion:
         """Send one request. Raises an APIError subclass chosen by what went wrong."""
