@@ -46,8 +46,10 @@ StoreCall = Callable[..., Awaitable[Any]]
 
 #: a body whose batch ended without answering it is submitted again at most this often
 MAX_RESUBMITS = 3
-#: a queue is submitted once no row has joined it for this long (seconds)
+#: a queue is submitted once no row has joined it for this long (seconds), or this long after
+#: its first row at the latest
 LINGER_S = 0.2
+MAX_LINGER_S = 10.0
 #: bytes a line adds to a create body beyond its request body
 _LINE_OVERHEAD = 80
 _ENDED = ("completed", "failed", "expired", "cancelled")
@@ -127,6 +129,7 @@ class BatchTransport:
         self._queue: list[_Entry] = []
         self._queued_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._opened = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loaded = False
         self._load_lock = asyncio.Lock()
@@ -241,7 +244,10 @@ class BatchTransport:
         if len(self._queue) >= self.max_requests:
             self._flush()
         elif self._timer is None:
+            self._opened = time.monotonic()
             self._timer = asyncio.get_running_loop().call_later(LINGER_S, self._flush)
+        elif time.monotonic() - self._opened >= MAX_LINGER_S:
+            self._flush()  # rows that trickle in do not hold the queue open for ever
         else:
             # every row that joins keeps the queue open a little longer
             self._timer.cancel()
