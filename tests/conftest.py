@@ -7,9 +7,6 @@ import pytest
 
 from extract.providers.testserver import ServerConfig, ServerThread
 
-#: the batch API's settings, back to their defaults for every test
-BATCH_FIELDS = [f.name for f in dataclasses.fields(ServerConfig) if f.name.startswith("batch_")]
-
 
 @pytest.fixture(scope="session")
 def _server() -> Iterator[ServerThread]:
@@ -19,16 +16,11 @@ def _server() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def server(_server: ServerThread) -> Iterator[ServerThread]:
-    """The project's OpenAI-compatible test server on 127.0.0.1, counters reset, no faults."""
-    defaults = ServerConfig()
-    _server.configure(
-        faults={},
-        latency_ms=0,
-        jitter_ms=0,
-        retry_after="0",
-        api_key="sk-test-secret",
-        **{f: getattr(defaults, f) for f in BATCH_FIELDS},
-    )
+    """The project's OpenAI-compatible test server on 127.0.0.1: counters reset, every setting
+    at its default (no faults, no latency), the key `sk-test-secret` required."""
+    # every setting back to its default, whatever the last test changed
+    defaults = ServerConfig(api_key="sk-test-secret")
+    _server.configure(**{f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)})
     _server.reset()
     yield _server
 

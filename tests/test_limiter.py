@@ -70,3 +70,19 @@ def test_cancelled_waiter_does_not_leak_a_slot() -> None:
         return limit.in_use
 
     assert asyncio.run(go()) == 1
+
+
+def test_a_waiter_cancelled_just_before_a_release_leaves_cleanly() -> None:
+    async def go() -> int:
+        limit = AdaptiveLimit(1)
+        await limit.acquire()
+        waiter = asyncio.create_task(limit.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        limit.release()  # drops the cancelled waiter before its task has run again
+        [outcome] = await asyncio.gather(waiter, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)
+        await asyncio.wait_for(limit.acquire(), 1)
+        return limit.in_use
+
+    assert asyncio.run(go()) == 1

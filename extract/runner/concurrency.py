@@ -52,7 +52,7 @@ class AdaptiveLimit:
             if waiter.done() and not waiter.cancelled():
                 self.in_use -= 1  # granted just as it was cancelled: hand the slot on
                 self._wake()
-            else:
+            elif waiter in self._waiters:  # `_wake` drops waiters cancelled before their turn
                 self._waiters.remove(waiter)
             raise
 
