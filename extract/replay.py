@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from .errors import SinkError
 from .ledger.store import connect
 from .ledger.tables import CACHE_TABLE
 from .outputs import open_output
+from .results import new_run_id
 from .sql import first_line, ident
 
 __all__ = ["FieldDrift", "ReplayResult", "replay"]
@@ -130,7 +130,7 @@ def replay(config: PipelineConfig, *, sample: int, seed: int = 0) -> ReplayResul
             f.compared += 1
             f.changed += old_leaves.get(path) != new_leaves.get(path)
     result = ReplayResult(
-        replay_id=dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
+        replay_id=new_run_id(),
         pipeline=config.name,
         table=config.table,
         model=config.model.name,

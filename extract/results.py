@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,12 @@ from pydantic import BaseModel
 
 from .transport.base import Usage
 
-__all__ = ["RowResult", "RunSummary"]
+__all__ = ["RowResult", "RunSummary", "new_run_id"]
+
+
+def new_run_id() -> str:
+    """A run's (or a replay's) id: its start in UTC, sortable, and a random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 @dataclass(slots=True)

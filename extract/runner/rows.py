@@ -68,6 +68,9 @@ class _Answer:
     margins: dict[str, float] | None = None
     grounding: dict[str, Any] | None = None
     ungrounded: int | None = None
+    batch_id: str | None = None
+    generation_id: str | None = None
+    system_fingerprint: str | None = None
 
     @classmethod
     def of(cls, r: RowResult) -> _Answer:

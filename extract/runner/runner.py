@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import json
 import signal
-import uuid
 from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from typing import Any
@@ -22,7 +21,7 @@ from ..ledger import LedgerWriter
 from ..ledger.store import Ledger
 from ..pipeline import Pipeline
 from ..providers.base import Endpoint
-from ..results import RunSummary
+from ..results import RunSummary, new_run_id
 from ..transport.base import BodyEncoder, Transport
 from .budget import Budget
 from .concurrency import START_SLOTS, AdaptiveLimit
@@ -37,7 +36,7 @@ HEADERS = {"X-Title": "extract"}
 
 def _new_summary(pipeline: Pipeline, limit: int | None) -> RunSummary:
     cfg = pipeline.config
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    run_id = new_run_id()
     return RunSummary(
         run_id=run_id,
         pipeline=cfg.name,
