@@ -98,10 +98,10 @@ class Pipeline:
                 k = row.get(key)
                 try:
                     messages = self.prompt.messages(row, k)
+                    prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
                 except RowInputError as e:
                     out.append(PreparedRow(k, None, "", None, e))
                     continue
-                prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
                 texts = self.prompt.texts(row) if grounding else None
                 out.append(
                     PreparedRow(k, messages, prompt_hash, request_hash, None, chars, texts=texts)

@@ -98,7 +98,9 @@ def test_batch_run_writes_the_sync_table_at_half_the_cost(
 
 def test_a_run_leaves_running_batches_to_the_next_one(tmp_path: Path, server: ServerThread) -> None:
     p = setup(tmp_path, server, rows=12)
-    server.configure(batch_step_s=0.3)
+    # the batch completes 3 s after it is created: the second run must look before that,
+    # on a loaded machine too
+    server.configure(batch_step_s=1.0)
     first = run_pipeline(p, batch_mode(server, tmp_path))
     assert (first.status, first.rows_ok, first.rows_pending) == ("pending", 0, 12)
     assert table(tmp_path / "out/b.duckdb") == []

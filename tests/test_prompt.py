@@ -84,3 +84,30 @@ def test_image_bytes_count_in_hash(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(PNG + b"\x01")
     h2 = fingerprint(p.messages({"photo": "a.png"}, 1), b"t")
     assert h2[0] != h1[0] and h2[1] != h1[1]
+
+
+def test_fingerprint_is_the_hash_every_earlier_ledger_keys_its_cache_by() -> None:
+    # The bytes hashed are those json.dumps(separators=(",", ":"), ensure_ascii=False,
+    # sort_keys=True) wrote before orjson replaced it; a change would make every cached
+    # answer miss and every output row look changed. The figures were computed with json.
+    messages = [
+        {"role": "system", "content": 'Zurück\tß "q" \\ \u2028 😀\x01'},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "été\n"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA="}},
+            ],
+        },
+    ]
+    assert fingerprint(messages, b"digest") == (
+        "680cf584e5bfb500",
+        "fac3cb6a3851ecc8651e81c76d3c7eb1",
+        189,
+    )
+
+
+def test_text_that_is_not_unicode_is_a_row_error() -> None:
+    # YAML's "\udc80" escape gives a lone surrogate, which no JSON body can carry
+    with pytest.raises(RowInputError, match="the prompt cannot be sent as UTF-8 JSON"):
+        fingerprint([{"role": "system", "content": "a\udc80"}], b"t")

@@ -153,34 +153,50 @@ class RowLoop:
             return True
         return False
 
+    async def _start(
+        self, batch: list[PreparedRow], looked_up: asyncio.Future[list[Known]]
+    ) -> bool:
+        """Settle or start every row of a batch; False when the run was halted."""
+        states = await looked_up
+        await self.writer.drain(2)
+        for row, known in zip(batch, states, strict=True):
+            if self._settle(row, known):
+                continue
+            await self.limit.acquire()
+            if self.halted:
+                self.limit.release()
+                return False
+            task = asyncio.create_task(self._row_task(row))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return not self.halted
+
     async def run(self, limit: int | None) -> None:
         """Process every row (up to `limit`); returns early when the run is halted."""
         tasks = self.tasks
         cancelled = False
+        #: the batch read last and its ledger look-up, running in the writer's thread while
+        #: the next batch is read and rendered here (DuckDB lets go of the GIL)
+        ahead: tuple[list[PreparedRow], asyncio.Future[list[Known]]] | None = None
         try:
             for batch in self.pipeline.rows(limit):
                 if self.only is not None:
                     batch = [r for r in batch if r.key in self.only]
-                states = await self._known(batch)
-                await self.writer.drain(2)
-                for row, known in zip(batch, states, strict=True):
-                    if self._settle(row, known):
-                        continue
-                    await self.limit.acquire()
-                    if self.halted:
-                        self.limit.release()
-                        return
-                    task = asyncio.create_task(self._row_task(row))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                if self.halted:
+                last, ahead = ahead, (batch, asyncio.ensure_future(self._known(batch)))
+                if last is not None and not await self._start(*last):
                     return
+            last, ahead = ahead, None
+            if last is not None and not await self._start(*last):
+                return
             if tasks:
                 await asyncio.wait(set(tasks))
         except asyncio.CancelledError:
             cancelled = True
             raise
         finally:
+            if ahead is not None:
+                # a look-up still running when the run stopped: it ends before the writer does
+                await asyncio.gather(ahead[1], return_exceptions=True)
             # rows stopped by 401/402 or the budget were sent but never accepted: count them too
             self.summary.requests = self.worker.sent.requests
             if tasks:

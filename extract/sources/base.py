@@ -11,6 +11,9 @@ run as SQL over the whole input.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,11 +28,22 @@ if TYPE_CHECKING:
 
     from ..config import SourceConfig
 
-__all__ = ["FileSource", "RelationSource", "Source"]
+__all__ = ["FileSource", "RelationSource", "Source", "duckdb_config"]
 
-#: DuckDB settings for reading the input: a bounded buffer pool, and one thread (reading is not
-#: what limits a run; every thread holds read buffers of its own)
-CONFIG: dict[str, str | bool | int | float | list[str]] = {"memory_limit": "128MB", "threads": 1}
+#: DuckDB's buffer pool while reading the input. DuckDB keeps the blocks of a table it scanned
+#: cached up to its limit, so the limit is what a run's memory grows by with the input: 32 MB
+#: keeps a 1M-row run within 20% of a 10k-row one (bench/run.py --scenario memory). The key
+#: checks' sort spills beyond it.
+MEMORY_LIMIT = "32MB"
+
+
+def duckdb_config(
+    spill_dir: Path, memory_limit: str
+) -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB settings for reading the input: a bounded buffer pool that spills to a folder of
+    its own (not `.tmp` in the working directory, nor beside a database that may be read-only),
+    and one thread (reading is not what limits a run; every thread holds buffers of its own)."""
+    return {"memory_limit": memory_limit, "threads": 1, "temp_directory": str(spill_dir)}
 
 
 class Source(Protocol):
@@ -63,22 +77,32 @@ class Source(Protocol):
 class RelationSource:
     """A source read through one DuckDB `SELECT`; subclasses give the relation."""
 
+    #: DuckDB's buffer pool for this kind of input
+    memory_limit = MEMORY_LIMIT
+
     def __init__(self, config: SourceConfig, *, label: str, base_dir: Path):
         self.config = config
         self.key = config.key
         self.label = label
         self.base_dir = base_dir
-        self._con = self.connect()
+        #: where DuckDB spills what does not fit its buffer pool: created by DuckDB when it first
+        #: spills, removed on close
+        self.spill_dir = Path(tempfile.gettempdir()) / f"extract-source-{uuid.uuid4().hex[:12]}"
+        try:
+            self._con = self.connect()
+        except BaseException:
+            self._remove_spill()
+            raise
         try:
             self._sql = "SELECT * FROM " + self.relation()
             described = self._query(f"DESCRIBE {self._sql}")
         except BaseException:
-            self._con.close()
+            self.close()
             raise
         self.types: dict[str, str] = {str(row[0]): str(row[1]) for row in described}
         self.columns = list(self.types)
         if self.key not in self.types:
-            self._con.close()
+            self.close()
             raise SourceError(
                 f"{self.label}: key column '{self.key}' not found; columns are: "
                 + ", ".join(self.columns),
@@ -89,7 +113,7 @@ class RelationSource:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """The connection the relation is read on (an in-memory database by default)."""
-        return duckdb.connect(config=CONFIG)
+        return duckdb.connect(config=duckdb_config(self.spill_dir, self.memory_limit))
 
     def relation(self) -> str:
         """The SQL of what to read from: a table function, a table, a subquery."""
@@ -164,6 +188,10 @@ class RelationSource:
 
     def close(self) -> None:
         self._con.close()
+        self._remove_spill()
+
+    def _remove_spill(self) -> None:
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
 
     def __enter__(self) -> RelationSource:
         return self

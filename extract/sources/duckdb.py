@@ -9,9 +9,11 @@ import duckdb
 from ..config import SourceConfig
 from ..errors import SourceError
 from ..sql import first_line, ident
-from .base import CONFIG, RelationSource
+from .base import RelationSource, duckdb_config
 
 __all__ = ["DuckDBSource"]
+
+QUERY_MEMORY_LIMIT = "128MB"
 
 
 class DuckDBSource(RelationSource):
@@ -23,12 +25,15 @@ class DuckDBSource(RelationSource):
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         path = self.config.path
+        # the user's SQL (joins, aggregates) gets more room before it spills than a table scan
+        limit = QUERY_MEMORY_LIMIT if self.config.query is not None else self.memory_limit
+        config = duckdb_config(self.spill_dir, limit)
         if path is None:
-            return super().connect()
+            return duckdb.connect(config=config)
         if not path.is_file():
             raise SourceError(f"{path}: no such database file", path=str(path))
         try:
-            return duckdb.connect(str(path), read_only=True, config=CONFIG)
+            return duckdb.connect(str(path), read_only=True, config=config)
         except duckdb.Error as e:
             raise SourceError(f"{path}: cannot open ({first_line(e)})", path=str(path)) from e
 

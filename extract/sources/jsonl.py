@@ -18,6 +18,9 @@ __all__ = ["JsonlSource"]
 
 
 class JsonlSource(FileSource):
+    #: read_json holds two buffers of its longest object's size limit (16 MB) at once
+    memory_limit = "64MB"
+
     def __init__(self, config: SourceConfig, base_dir: Path):
         super().__init__(config, base_dir)
         if self.types[self.key] == "JSON":
