@@ -204,6 +204,15 @@ class RunConfig(_Strict):
     batch_fallback: Literal["error", "sync"] = "error"
     #: where re-asks after unusable output go: a follow-up `batch`, or `sync` requests
     batch_reask: Literal["batch", "sync"] = "batch"
+    # run.engine: where rows are requested. Excluded from config_hash: the engine does not
+    # shape the results (the same table either way).
+    #: `local`: this process; `ray`: Ray actors, one shard of the rows each (extract/engines/ray/)
+    engine: Literal["local", "ray"] = Field(default="local", exclude=True)
+    #: engine ray: the cluster (`auto`, `ray://HEAD:10001`, `HOST:6379`); null: connect to the
+    #: instance RAY_ADDRESS names, else start a local one
+    ray_address: str | None = Field(default=None, exclude=True)
+    #: engine ray: worker actors, one shard each; null: one per CPU of the cluster
+    ray_workers: int | None = Field(default=None, ge=1, le=4096, exclude=True)
 
 
 class OutputConfig(_Strict):

@@ -5,7 +5,9 @@ matching message text. Context hangs on the exception as attributes.
 
     ExtractError                      base of everything the library raises on purpose
     ├── ConfigError                   bad pipeline file, bad --set, unknown column   (exit 2)
-    │   └── SchemaError               a model strict mode cannot express             (exit 2)
+    │   ├── SchemaError               a model strict mode cannot express             (exit 2)
+    │   └── EngineUnavailable         run.engine ray without the `ray` extra, or its
+    │                                 cluster cannot be reached (.engine)            (exit 2)
     ├── SourceError                   unreadable input, duplicate or null keys       (exit 2)
     ├── SinkError                     output cannot be opened or written             (exit 2)
     │   └── WriteFailed               writing failed mid-run: disk full, read-only   (exit 8)
@@ -47,6 +49,7 @@ __all__ = [
     "ConfigError",
     "ConnectionFailed",
     "ContentError",
+    "EngineUnavailable",
     "ExitCode",
     "ExtractError",
     "InvalidOutput",
@@ -124,6 +127,15 @@ class SchemaError(ConfigError):
         self.reason = reason
         self.fix = fix
         super().__init__(message)
+
+
+class EngineUnavailable(ConfigError):
+    """run.engine names an engine this installation or this machine cannot run: its package is
+    not installed (the message names the pip command) or its cluster cannot be reached."""
+
+    def __init__(self, message: str, *, engine: str, path: str | None = None):
+        self.engine = engine
+        super().__init__(message, path=path)
 
 
 class SourceError(ExtractError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ from .sources import Source, open_source
 from .trust.assess import Assessor
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from .ledger import Ledger
     from .providers.base import Provider
 
@@ -85,6 +87,11 @@ class Pipeline:
 
     def rows(self, limit: int | None = None) -> Iterator[list[PreparedRow]]:
         """The source's rows, rendered and hashed, a batch at a time."""
+        return self.prepared(self.source.batches(READ_BATCH, limit))
+
+    def prepared(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[list[PreparedRow]]:
+        """Arrow batches of source rows (from this pipeline's source, or the same rows read
+        elsewhere: extract/engines/ray/), rendered and hashed."""
         # The endpoint is part of what determines an answer: a mock or local model's outputs must
         # never be served from the cache to a run against the hosted model, or the reverse.
         template = json.dumps(self.request_template(), sort_keys=True, separators=(",", ":"))
@@ -92,7 +99,7 @@ class Pipeline:
         template_digest = hashlib.sha256(f"{identity}\n{template}".encode()).digest()
         key = self.source.key
         grounding = self.config.run.grounding or bool(self.config.run.require_grounding)
-        for batch in self.source.batches(READ_BATCH, limit):
+        for batch in batches:
             out = []
             for row in batch.to_pylist():
                 k = row.get(key)

@@ -10,27 +10,40 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Protocol
 
 from ..errors import BatchPending, BudgetExceeded, RunStopped
 from ..ledger import Known, LedgerWriter, classify
 from ..ledger.store import Ledger
 from ..pipeline import Pipeline, PreparedRow
 from ..results import RowResult, RunSummary
+from ..trust.assess import Assessor
 from .concurrency import AdaptiveLimit
-from .rows import RowWorker
+from .rows import Counter
 
-__all__ = ["Progress", "RowLoop"]
+__all__ = ["Processor", "Progress", "RowLoop"]
 
 Progress = Callable[[RunSummary], None]
+
+
+class Processor(Protocol):
+    """What turns a row into its RowResult: a RowWorker in this process, or the driver's handle
+    on workers elsewhere (extract/engines/ray/)."""
+
+    #: requests sent for the run so far
+    sent: Counter
+    #: the run's confidence and grounding (the cache's answers are re-grounded with it)
+    assessor: Assessor
+
+    async def process(self, row: PreparedRow) -> RowResult: ...
 
 
 class RowLoop:
     def __init__(
         self,
         pipeline: Pipeline,
-        worker: RowWorker,
+        worker: Processor,
         ledger: Ledger,
         writer: LedgerWriter,
         summary: RunSummary,
@@ -40,6 +53,7 @@ class RowLoop:
         full_refresh: bool,
         retry_errors: bool,
         only: Collection[Any] | None = None,
+        batches: Iterable[list[PreparedRow]] | None = None,
     ):
         self.pipeline = pipeline
         self.worker = worker
@@ -52,6 +66,8 @@ class RowLoop:
         self.retry_errors = retry_errors
         #: process only the rows of these keys (extract replay)
         self.only = only
+        #: the prepared rows when they are not read here from the pipeline's source (run.engine)
+        self.batches = batches
         #: 401/402 or the budget: why the run stopped early
         self.stopped: RunStopped | BudgetExceeded | None = None
         #: SIGTERM: no new row is started; those in flight may finish
@@ -179,7 +195,8 @@ class RowLoop:
         #: the next batch is read and rendered here (DuckDB lets go of the GIL)
         ahead: tuple[list[PreparedRow], asyncio.Future[list[Known]]] | None = None
         try:
-            for batch in self.pipeline.rows(limit):
+            batches = self.batches if self.batches is not None else self.pipeline.rows(limit)
+            for batch in batches:
                 if self.only is not None:
                     batch = [r for r in batch if r.key in self.only]
                 last, ahead = ahead, (batch, asyncio.ensure_future(self._known(batch)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -39,7 +39,10 @@ from .budget import Budget
 from .concurrency import AdaptiveLimit
 from .rate import RateLimit
 
-__all__ = ["RowWorker"]
+if TYPE_CHECKING:
+    from ..config import PipelineConfig
+
+__all__ = ["Counter", "RowWorker", "row_worker"]
 
 #: characters per token in the rate limit's estimate of a request's size
 CHARS_PER_TOKEN = 4
@@ -237,3 +240,39 @@ class RowWorker:
         result.message = str(last)
         result.raw_output = getattr(last, "raw", None) or getattr(last, "body", None) or None
         return result
+
+
+def row_worker(
+    config: PipelineConfig,
+    compiled: CompiledSchema,
+    template: dict[str, Any],
+    assessor: Assessor,
+    transport: Transport,
+    *,
+    budget: Budget,
+    limit: AdaptiveLimit,
+    run_id: str,
+    reasoning_details: bool,
+    reask_transport: Transport | None = None,
+    share: int = 1,
+) -> RowWorker:
+    """The RowWorker of a run (every engine builds its workers here): `template` is the
+    request without its messages; `share` workers split run.rate_limit evenly."""
+    run, model = config.run, config.model
+    rpm, tpm = run.rate_limit.requests_per_minute, run.rate_limit.tokens_per_minute
+    return RowWorker(
+        transport,
+        compiled,
+        BodyEncoder(template),
+        max_attempts=run.max_attempts,
+        max_retries=run.max_retries,
+        backoff_s=run.backoff_s,
+        max_tokens=model.max_tokens,
+        budget=budget,
+        limit=limit,
+        reasoning_details=reasoning_details,
+        run_id=run_id,
+        assessor=assessor,
+        reask_transport=reask_transport,
+        rate=RateLimit(None if rpm is None else rpm / share, None if tpm is None else tpm / share),
+    )

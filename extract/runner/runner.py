@@ -15,19 +15,22 @@ import json
 import signal
 from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
 from ..ledger import LedgerWriter
 from ..ledger.store import Ledger
 from ..pipeline import Pipeline
 from ..providers.base import Endpoint
 from ..results import RunSummary, new_run_id
-from ..transport.base import BodyEncoder, Transport
+from ..transport.base import Transport
 from .budget import Budget
 from .concurrency import START_SLOTS, AdaptiveLimit
 from .loop import Progress, RowLoop
-from .rate import RateLimit
-from .rows import RowWorker
+from .rows import row_worker
+
+if TYPE_CHECKING:
+    from ..engines import Engine
 
 __all__ = ["run"]
 
@@ -152,6 +155,7 @@ def run(
     transport: Transport | None = None,
     wait: bool = False,
     only: Collection[Any] | None = None,
+    engine: Engine | None = None,
 ) -> RunSummary:
     """Run a prepared pipeline to its end and return its summary.
 
@@ -160,8 +164,21 @@ def run(
     SIGTERM the rows in flight get `run.grace_s` to finish, and the summary says `interrupted`. In
     run.mode batch, rows whose batch is still running are counted in `rows_pending` (with
     `wait`, the run polls until there are none).
+
+    `engine` (default: the one run.engine names; none for `local`) reads the rows and requests
+    them elsewhere (extract/engines/); this process still settles rows from the ledger and the
+    cache and is the only one that writes.
     """
     cfg = pipeline.config
+    if engine is None and cfg.run.engine != "local":
+        from ..engines import open_engine
+
+        engine = open_engine(cfg)
+    if engine is not None and (transport is not None or cfg.run.mode != "sync"):
+        raise ConfigError(
+            f"{cfg.file}:run.engine: {cfg.run.engine} runs run.mode sync against the provider's"
+            " endpoint only (no run.mode batch, no transport given from Python)"
+        )
     provider = pipeline.provider
     summary = _new_summary(pipeline, limit)
     if only is not None:
@@ -210,27 +227,40 @@ def run(
             nonlocal loop, sent
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+            if engine is not None:
+                async with engine.workers(
+                    pipeline, endpoint, run_id=summary.run_id, concurrency=requests.maximum
+                ) as remote:
+                    loop = RowLoop(
+                        pipeline,
+                        remote,
+                        ledger,
+                        writer,
+                        summary,
+                        rows,
+                        progress,
+                        full_refresh=full_refresh,
+                        retry_errors=retry_errors,
+                        only=only,
+                        batches=engine.rows(pipeline, limit),
+                    )
+                    await loop.run(limit)
+                return
             async with _transports(
                 pipeline, transport, endpoint, ledger, writer, summary.run_id, wait
             ) as (t, reask):
                 sent = t
-                worker = RowWorker(
-                    t,
+                worker = row_worker(
+                    cfg,
                     pipeline.compiled,
-                    BodyEncoder(pipeline.request_template()),
-                    max_attempts=cfg.run.max_attempts,
-                    max_retries=cfg.run.max_retries,
-                    backoff_s=cfg.run.backoff_s,
-                    max_tokens=cfg.model.max_tokens,
+                    pipeline.request_template(),
+                    pipeline.assessor,
+                    t,
                     budget=budget,
                     limit=requests,
                     reasoning_details=provider.reasoning_details,
                     run_id=summary.run_id,
-                    assessor=pipeline.assessor,
                     reask_transport=reask,
-                    rate=RateLimit(
-                        cfg.run.rate_limit.requests_per_minute, cfg.run.rate_limit.tokens_per_minute
-                    ),
                 )
                 loop = RowLoop(
                     pipeline,

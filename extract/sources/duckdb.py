@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -11,7 +13,10 @@ from ..errors import SourceError
 from ..sql import first_line, ident
 from .base import RelationSource, duckdb_config
 
-__all__ = ["DuckDBSource"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DuckDBSource", "KeyRanges"]
 
 QUERY_MEMORY_LIMIT = "128MB"
 
@@ -42,3 +47,58 @@ class DuckDBSource(RelationSource):
             return ident(self.config.table)
         assert self.config.query is not None  # the config requires one of the two
         return f"({self.config.query.strip().rstrip(';')})"
+
+    def key_ranges(self, parts: int, limit: int | None = None) -> KeyRanges:
+        """The rows (the first `limit`) cut into at most `parts` ranges of about as many rows."""
+        sql = self._limited(limit)
+        k = ident(self.key)
+        bounds: list[Any] = []
+        if parts > 1:
+            quantiles = ", ".join(str(i / parts) for i in range(1, parts))
+            row = self._query(f"SELECT quantile_disc({k}, [{quantiles}]) FROM ({sql})")[0][0]
+            # a skewed key can give the same bound twice: the empty range between is dropped
+            bounds = sorted({b for b in row or [] if b is not None})
+        return KeyRanges(self.config.path, sql, self.key, tuple(bounds))
+
+
+@dataclass(frozen=True)
+class KeyRanges:
+    """A DuckDB source cut into ranges of its key, to be read apart (by another process: Ray's
+    read tasks, extract/engines/ray/). Range `i` holds the keys from `bounds[i - 1]` (included)
+    to `bounds[i]` (excluded); the first and last ranges are open."""
+
+    path: Path | None
+    sql: str
+    key: str
+    bounds: tuple[Any, ...]
+
+    def __len__(self) -> int:
+        return len(self.bounds) + 1
+
+    def read(self, i: int) -> pa.Table:
+        """The rows of range `i`, in key order."""
+        k = ident(self.key)
+        where, params = [], []
+        if i > 0:
+            where.append(f"{k} >= ?")
+            params.append(self.bounds[i - 1])
+        if i < len(self.bounds):
+            where.append(f"{k} < ?")
+            params.append(self.bounds[i])
+        sql = f"SELECT * FROM ({self.sql})"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        label = str(self.path) if self.path is not None else "duckdb query"
+        try:
+            if self.path is None:
+                con = duckdb.connect(config=CONFIG)
+            else:
+                con = duckdb.connect(str(self.path), read_only=True, config=CONFIG)
+            try:
+                return con.execute(sql + f" ORDER BY {k}", params).to_arrow_table()
+            finally:
+                con.close()
+        except duckdb.Error as e:
+            raise SourceError(
+                f"{label}: cannot read key range {i}: {first_line(e)}", path=label
+            ) from e

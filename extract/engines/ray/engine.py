@@ -1,0 +1,149 @@
+"""`RayEngine`: the driver's side of a run on Ray.
+
+The driver (the process that runs `extract run`) connects to the cluster, starts one
+`ShardWorker` actor per shard and reads the source as a Ray Dataset. Its row loop settles each
+row from the ledger and the cache first, exactly as in a local run, and hands only the rest to
+`RemoteRows.process`, which sends the row to the actor of its key's shard and waits for that one
+row's answer. So results stream back a row at a time and are recorded as they arrive: an actor
+that dies loses only the rows it had in flight. Ray restarts the actor and retries those calls
+(`max_restarts`, `max_task_retries`); a row already recorded is never sent again, because the
+driver sends each row once and records each answer once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import ray
+import ray.exceptions
+
+from ...errors import EngineUnavailable
+from ...runner.rows import Counter
+from .dataset import read_dataset, typed_batches
+from .shards import shard_of, split
+from .worker import ShardWorker, Stop
+
+if TYPE_CHECKING:
+    from ...pipeline import Pipeline, PreparedRow
+    from ...providers.base import Endpoint
+    from ...results import RowResult
+    from ...trust.assess import Assessor
+
+__all__ = ["RayEngine", "RemoteRows"]
+
+#: CPUs each actor reserves: a shard waits on HTTP, it does not compute, and the rest of a
+#: node's CPUs stay free for Ray Data's read tasks
+ACTOR_CPUS = 0.5
+#: times Ray restarts a dead actor, and retries each call that was in flight on it
+MAX_RESTARTS = 4
+MAX_TASK_RETRIES = 4
+
+
+class RemoteRows:
+    """The row loop's Processor on the driver: each row to its shard's actor, its answer back."""
+
+    def __init__(self, actors: list[Any], assessor: Assessor):
+        self.actors = actors
+        self.assessor = assessor
+        self.sent = Counter()
+
+    async def process(self, row: PreparedRow) -> RowResult:
+        actor = self.actors[shard_of(row.key, len(self.actors))]
+        reply: RowResult | Stop = await actor.process.remote(row)
+        self.sent.requests += reply.requests
+        if isinstance(reply, Stop):
+            raise reply.error()
+        return reply
+
+
+class RayEngine:
+    """Run a pipeline's rows on Ray: `address` names the cluster (None: RAY_ADDRESS's, else a
+    local instance started here); `workers` actors (None: one per CPU of the cluster)."""
+
+    def __init__(self, address: str | None = None, *, workers: int | None = None):
+        self.address = address
+        self.worker_count = workers
+        #: the actors of the run in progress (a test kills one by its process id)
+        self.actors: list[Any] = []
+        self._shards = 1
+
+    def _connect(self) -> bool:
+        """Connect unless connected; True when this call did (and so disconnects after)."""
+        if ray.is_initialized():
+            return False
+        try:
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                # workers' own output stays in Ray's session logs, not on the run's stderr
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise EngineUnavailable(
+                f"run.engine ray: cannot connect to the Ray cluster at {self.address}: {e}",
+                engine="ray",
+            ) from e
+        return True
+
+    @asynccontextmanager
+    async def workers(
+        self, pipeline: Pipeline, endpoint: Endpoint, *, run_id: str, concurrency: int
+    ) -> AsyncIterator[RemoteRows]:
+        """Connect, start the actors (one shard each) and check them; stop them after."""
+        started = self._connect()
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+            shards = max(1, min(self.worker_count or cpus, concurrency))
+            self._shards = shards
+            remote = ray.remote(ShardWorker).options(
+                num_cpus=ACTOR_CPUS,
+                max_restarts=MAX_RESTARTS,
+                max_task_retries=MAX_TASK_RETRIES,
+                scheduling_strategy="SPREAD",
+            )
+            template = pipeline.request_template()
+            self.actors = [
+                remote.options(max_concurrency=2 * share + 8).remote(
+                    pipeline.config,
+                    template,
+                    endpoint.base_url,
+                    concurrency=share,
+                    shards=shards,
+                    run_id=run_id,
+                )
+                for share in split(concurrency, shards)
+            ]
+            try:
+                for _pid, problem in await _gather([a.ready.remote() for a in self.actors]):
+                    if problem is not None:
+                        raise EngineUnavailable(problem, engine="ray")
+                yield RemoteRows(self.actors, pipeline.assessor)
+            finally:
+                await _close(self.actors)
+                self.actors = []
+        finally:
+            if started:
+                ray.shutdown()
+
+    def rows(self, pipeline: Pipeline, limit: int | None) -> Iterator[list[PreparedRow]]:
+        ds = read_dataset(pipeline, limit, parts=max(2, self._shards))
+        if ds is None:
+            return iter(())
+        return pipeline.prepared(typed_batches(pipeline, ds))
+
+
+async def _gather(refs: list[Any]) -> list[Any]:
+    return [await ref for ref in refs]
+
+
+async def _close(actors: list[Any]) -> None:
+    for actor in actors:
+        # an actor that is gone has no connections left to close
+        with contextlib.suppress(ray.exceptions.RayError):
+            await actor.close.remote()
+        ray.kill(actor, no_restart=True)
