@@ -58,17 +58,24 @@ def run_pipeline(
     progress: Progress | None = None,
     transport: Transport | None = None,
     wait: bool = False,
+    engine: str | None = None,
+    address: str | None = None,
 ) -> RunSummary:
     """Run the pipeline file at `path` as `extract run` does; return the run's summary.
+
+    `engine` (`local` or `ray`) and `address` (the Ray cluster's) replace run.engine and
+    run.ray_address, as `--engine` and `--address` do.
 
     `overrides` maps dotted keys to values (`{"model.provider": "mock"}`) like `--set`; `source`
     replaces the file's source with rows from Python; `transport` replaces the provider's
     endpoint (tests: `extract.transport.fake.FakeTransport`). In run.mode batch, `wait` polls
     until every batch is collected; otherwise rows whose batch runs on are `rows_pending`.
     """
+    from .engines import with_engine
     from .runner import run
 
     with open_pipeline(path, overrides or (), source) as pipeline:
+        pipeline.config = with_engine(pipeline.config, engine, address)
         return run(
             pipeline,
             limit=limit,

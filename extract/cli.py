@@ -161,6 +161,16 @@ _set_option = click.option(
     help="run.mode batch: poll (every run.batch_poll_s) until every batch is collected.",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="Where rows are requested (run.engine): this process, or Ray actors (extract[ray]).",
+)
+@click.option(
+    "--address",
+    metavar="ADDRESS",
+    help="--engine ray: the Ray cluster (run.ray_address), e.g. auto or ray://HEAD:10001.",
+)
+@click.option(
     "--progress-every",
     type=click.FloatRange(min=0.1),
     metavar="SECONDS",
@@ -174,6 +184,8 @@ def run_command(
     full_refresh: bool,
     retry_errors: bool,
     wait: bool,
+    engine: str | None,
+    address: str | None,
     progress_every: float | None,
 ) -> None:
     """Run PIPELINE_FILE: one request per row, results into typed tables.
@@ -183,16 +195,16 @@ def run_command(
     new, collects what has finished and exits 7 while batches are still running.
     """
     from .api import open_pipeline
+    from .engines import with_engine
     from .runner import run
 
     if full_refresh and retry_errors:
         click.echo("extract: error: --full-refresh and --retry-errors exclude each other", err=True)
         sys.exit(ExitCode.INPUT)
     tty = sys.stderr.isatty()
-    progress = _Progress(
-        enabled=tty and not quiet, every=None if tty or quiet else progress_every
-    )
+    progress = _Progress(enabled=tty and not quiet, every=None if tty or quiet else progress_every)
     with _errors(progress.done), open_pipeline(pipeline_file, overrides) as pipeline:
+        pipeline.config = with_engine(pipeline.config, engine, address)
         if not tty and not quiet:
             _log(
                 "run_start",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..providers.base import Endpoint
     from ..runner.loop import Processor
 
-__all__ = ["Engine", "open_engine"]
+__all__ = ["Engine", "open_engine", "with_engine"]
 
 
 class Engine(Protocol):
@@ -49,3 +49,22 @@ def open_engine(config: PipelineConfig) -> Engine:
     from ..errors import ConfigError
 
     raise ConfigError(f"{config.file}:run.engine: no engine {config.run.engine!r} to open")
+
+
+def with_engine(
+    config: PipelineConfig, engine: str | None = None, address: str | None = None
+) -> PipelineConfig:
+    """`config` with run.engine and run.ray_address replaced where given (--engine, --address)."""
+    from ..errors import ConfigError
+
+    changes: dict[str, str] = {}
+    if engine is not None:
+        if engine not in ("local", "ray"):
+            raise ConfigError(f"engine {engine!r}: expected 'local' or 'ray'")
+        changes["engine"] = engine
+    if address is not None:
+        changes["ray_address"] = address
+    run = config.run.model_copy(update=changes)
+    if address is not None and run.engine != "ray":
+        raise ConfigError("--address names a Ray cluster: it needs --engine ray (run.engine: ray)")
+    return config.model_copy(update={"run": run})

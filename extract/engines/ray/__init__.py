@@ -12,15 +12,17 @@ Importing this package needs Ray (`pip install 'extract[ray]'`); without it, Eng
 
 from __future__ import annotations
 
-import importlib.util
-
 from ...errors import EngineUnavailable
 
-if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.data") is None:
+try:
+    import ray
+    import ray.data  # noqa: F401 (whether Ray Data imports, before anything uses it)
+except ImportError as e:
     raise EngineUnavailable(
-        "run.engine ray needs Ray Data, which is not installed: pip install 'extract[ray]'",
+        f"run.engine ray needs Ray Data, which cannot be imported ({e}): "
+        "pip install 'extract[ray]'",
         engine="ray",
-    )
+    ) from e
 
 from .engine import RayEngine
 

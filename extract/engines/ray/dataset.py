@@ -9,6 +9,7 @@ as in a local run: the cache and the ledger cannot tell the engines apart.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,12 @@ def _source_schema(pipeline: Pipeline) -> pa.Schema | None:
     for batch in pipeline.source.batches(1, 1):
         return batch.schema
     return None
+
+
+def _quiet() -> None:
+    """Ray Data's progress bars and INFO lines would interleave with the run's own progress."""
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def _csv(path: str, schema: pa.Schema) -> ray.data.Dataset:
@@ -74,6 +81,7 @@ def read_dataset(pipeline: Pipeline, limit: int | None, parts: int) -> ray.data.
     least; None when the source has no rows."""
     cfg = pipeline.config.source
     source = pipeline.source
+    _quiet()
     schema = _source_schema(pipeline)
     if schema is None:
         return None

@@ -100,15 +100,17 @@ class RayEngine:
             cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
             shards = max(1, min(self.worker_count or cpus, concurrency))
             self._shards = shards
-            remote = ray.remote(ShardWorker).options(
-                num_cpus=ACTOR_CPUS,
-                max_restarts=MAX_RESTARTS,
-                max_task_retries=MAX_TASK_RETRIES,
-                scheduling_strategy="SPREAD",
-            )
             template = pipeline.request_template()
             self.actors = [
-                remote.options(max_concurrency=2 * share + 8).remote(
+                ray.remote(ShardWorker)
+                .options(
+                    num_cpus=ACTOR_CPUS,
+                    max_restarts=MAX_RESTARTS,
+                    max_task_retries=MAX_TASK_RETRIES,
+                    max_concurrency=2 * share + 8,
+                    scheduling_strategy="SPREAD",
+                )
+                .remote(
                     pipeline.config,
                     template,
                     endpoint.base_url,
