@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/extract: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,local]'
+	$(BIN)/pip install --quiet -e '.[dev,local,ray]'
 	touch $(BIN)/extract
 
 # The local model (extract/local/): llama-server built from source once (about 5-20 minutes on

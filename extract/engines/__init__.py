@@ -54,7 +54,8 @@ def open_engine(config: PipelineConfig) -> Engine:
 def with_engine(
     config: PipelineConfig, engine: str | None = None, address: str | None = None
 ) -> PipelineConfig:
-    """`config` with run.engine and run.ray_address replaced where given (--engine, --address)."""
+    """`config` with run.engine and run.ray_address replaced where given (--engine, --address);
+    EngineUnavailable when the engine it names cannot be imported."""
     from ..errors import ConfigError
 
     changes: dict[str, str] = {}
@@ -67,4 +68,7 @@ def with_engine(
     run = config.run.model_copy(update=changes)
     if address is not None and run.engine != "ray":
         raise ConfigError("--address names a Ray cluster: it needs --engine ray (run.engine: ray)")
+    if run.engine == "ray":
+        # EngineUnavailable before the run starts, when the extra is not installed
+        from . import ray as _  # noqa: F401
     return config.model_copy(update={"run": run})
