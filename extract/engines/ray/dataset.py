@@ -35,9 +35,11 @@ def _source_schema(pipeline: Pipeline) -> pa.Schema | None:
 
 
 def _quiet() -> None:
-    """Ray Data's progress bars and INFO lines would interleave with the run's own progress."""
+    """Ray Data's progress bars and INFO lines would interleave with the run's own progress
+    (its errors still raise; the level is set first, since turning the bars off logs a
+    warning)."""
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def _csv(path: str, schema: pa.Schema) -> ray.data.Dataset:
