@@ -42,6 +42,7 @@ from .errors import (
     TruncatedOutput,
     Ungrounded,
     UpstreamError,
+    WorkerLost,
 )
 from .lazy import lazy_exports as _lazy_exports
 
@@ -108,6 +109,7 @@ __all__ = [
     "Ungrounded",
     "UpstreamError",
     "Usage",
+    "WorkerLost",
     "batches_table",
     "compile_schema",
     "errors_table",

@@ -32,6 +32,8 @@ matching message text. Context hangs on the exception as attributes.
     ├── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
     ├── BatchPending                  run.mode batch: the row's batch is still running; the
     │                                 row is collected by a later run                   (exit 7)
+    ├── WorkerLost                    run.engine ray: a worker died more often than Ray
+    │                                 restarts it (.shard); the run stops cleanly       (exit 9)
     └── AccuracyBelowMinimum          `extract eval` measured less than the minimum
                                       accuracy (.accuracy, .minimum)                     (exit 6)
 """
@@ -68,6 +70,7 @@ __all__ = [
     "TruncatedOutput",
     "Ungrounded",
     "UpstreamError",
+    "WorkerLost",
     "WriteFailed",
 ]
 
@@ -84,6 +87,7 @@ class ExitCode(enum.IntEnum):
     LOW_ACCURACY = 6  # evaluated below the minimum accuracy (extract eval --min-accuracy)
     BATCHES_RUNNING = 7  # run.mode batch: batches are still running; run again to collect them
     WRITE_FAILED = 8  # the output could not be written mid-run (disk full, read-only); rerun
+    WORKER_LOST = 9  # run.engine ray: a worker was lost for good; rows already written stay
     INTERRUPTED = 130  # interrupted (Ctrl-C); rows already written stay
     TERMINATED = 143  # stopped by SIGTERM: rows in flight finished (run.grace_s) and were kept
 
@@ -290,6 +294,18 @@ class BatchPending(ExtractError):
 
     def __init__(self, message: str, *, batch_id: str | None):
         self.batch_id = batch_id
+        super().__init__(message)
+
+
+class WorkerLost(ExtractError):
+    """run.engine ray: the actor of shard `shard` died more often than Ray restarts it. Its row
+    is left unrecorded and the run stops as after a 401: rows already written stay, and running
+    the same command again requests the rest."""
+
+    exit_code = ExitCode.WORKER_LOST
+
+    def __init__(self, message: str, *, shard: int):
+        self.shard = shard
         super().__init__(message)
 
 

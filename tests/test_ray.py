@@ -25,7 +25,7 @@ import pytest
 
 from extract.api import run_pipeline
 from extract.config import load_pipeline
-from extract.errors import EngineUnavailable
+from extract.errors import EngineUnavailable, WorkerLost
 from extract.pipeline import prepare
 from extract.providers.testserver import ServerThread
 from extract.runner import run
@@ -239,6 +239,56 @@ def test_a_killed_worker_loses_and_repeats_nothing(
     print(f"worker-kill: {rows} rows, {stats['total_requests']} requests ({extra} in flight)")
     assert len(per_row) == rows and sum(per_row.values()) <= stats["total_requests"]
     assert 1 <= extra <= concurrency // shards
+
+
+@pytest.mark.slow
+def test_a_worker_lost_for_good_stops_the_run_and_the_next_run_finishes(
+    tmp_path: Path, server: ServerThread, cluster: str
+) -> None:
+    from extract.engines.ray import RayEngine
+
+    rows = 80
+    server.configure(latency_ms=100)
+    p = write_inputs(tmp_path, server, "csv", rows=rows)
+    engine = RayEngine(workers=2, restarts=0)
+
+    def kill_once() -> None:
+        import ray
+
+        while server.stats()["total_requests"] < 20:
+            time.sleep(0.02)
+        pid, _ = ray.get(engine.actors[1].ready.remote())
+        os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once)
+    killer.start()
+    with (
+        prepare(load_pipeline(p, {"run.concurrency": 8})) as pipeline,
+        pytest.raises(WorkerLost) as e,
+    ):
+        run(pipeline, engine=engine)
+    killer.join()
+    assert e.value.shard == 1 and e.value.exit_code == 9
+    assert str(e.value).startswith("run.engine ray: the worker of shard 1 died 1 times (")
+    first = runs(tmp_path / "out/r.duckdb")
+    assert [r[0] for r in first] == ["stopped"] and 0 < first[0][2] < rows
+
+    # the same run again requests only what the first did not record
+    done = first[0][2]
+    asked = server.stats()["total_requests"]
+    again = run_pipeline(p, engine="ray")
+    assert (again.rows_ok, again.rows_skipped) == (rows - done, done)
+    con = duckdb.connect(str(tmp_path / "out/r.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*), count(distinct id) from tickets").fetchone() == (
+            rows,
+            rows,
+        )
+    finally:
+        con.close()
+    # every row answered once, apart from those in flight on the lost worker (at most 4)
+    assert rows <= server.stats()["total_requests"] <= rows + 4
+    assert server.stats()["total_requests"] - asked == rows - done
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
-from ..errors import BatchPending, BudgetExceeded, RunStopped
+from ..errors import BatchPending, BudgetExceeded, RunStopped, WorkerLost
 from ..ledger import Known, LedgerWriter, classify
 from ..ledger.store import Ledger
 from ..pipeline import Pipeline, PreparedRow
@@ -68,8 +68,8 @@ class RowLoop:
         self.only = only
         #: the prepared rows when they are not read here from the pipeline's source (run.engine)
         self.batches = batches
-        #: 401/402 or the budget: why the run stopped early
-        self.stopped: RunStopped | BudgetExceeded | None = None
+        #: 401/402, the budget or a lost worker: why the run stopped early
+        self.stopped: RunStopped | BudgetExceeded | WorkerLost | None = None
         #: SIGTERM: no new row is started; those in flight may finish
         self.draining = False
         self.tasks: set[asyncio.Task[None]] = set()
@@ -107,7 +107,7 @@ class RowLoop:
         try:
             try:
                 result = await self.worker.process(row)
-            except (RunStopped, BudgetExceeded) as e:
+            except (RunStopped, BudgetExceeded, WorkerLost) as e:
                 # The row is left for the next run: nothing about it is recorded.
                 if self.stopped is None:
                     self.stopped = e

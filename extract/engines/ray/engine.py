@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 import ray.exceptions
 
-from ...errors import EngineUnavailable
+from ...errors import EngineUnavailable, WorkerLost
 from ...runner.rows import Counter
 from .dataset import read_dataset, typed_batches
 from .shards import shard_of, split
@@ -40,20 +40,29 @@ __all__ = ["RayEngine", "RemoteRows"]
 ACTOR_CPUS = 0.5
 #: times Ray restarts a dead actor, and retries each call that was in flight on it
 MAX_RESTARTS = 4
-MAX_TASK_RETRIES = 4
 
 
 class RemoteRows:
     """The row loop's Processor on the driver: each row to its shard's actor, its answer back."""
 
-    def __init__(self, actors: list[Any], assessor: Assessor):
+    def __init__(self, actors: list[Any], assessor: Assessor, *, restarts: int):
         self.actors = actors
         self.assessor = assessor
+        self.restarts = restarts
         self.sent = Counter()
 
     async def process(self, row: PreparedRow) -> RowResult:
-        actor = self.actors[shard_of(row.key, len(self.actors))]
-        reply: RowResult | Stop = await actor.process.remote(row)
+        shard = shard_of(row.key, len(self.actors))
+        try:
+            reply: RowResult | Stop = await self.actors[shard].process.remote(row)
+        except ray.exceptions.RayActorError as e:
+            # Ray restarted the actor and retried the row `restarts` times: the row is left
+            # for the next run, which a lost node or a worker killed on every start needs anyway
+            raise WorkerLost(
+                f"run.engine ray: the worker of shard {shard} died {self.restarts + 1} times"
+                f" ({type(e).__name__}); rows already written stay, run again to continue",
+                shard=shard,
+            ) from e
         self.sent.requests += reply.requests
         if isinstance(reply, Stop):
             raise reply.error()
@@ -62,11 +71,19 @@ class RemoteRows:
 
 class RayEngine:
     """Run a pipeline's rows on Ray: `address` names the cluster (None: RAY_ADDRESS's, else a
-    local instance started here); `workers` actors (None: one per CPU of the cluster)."""
+    local instance started here); `workers` actors (None: one per CPU of the cluster), each
+    restarted up to `restarts` times when its process dies."""
 
-    def __init__(self, address: str | None = None, *, workers: int | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        workers: int | None = None,
+        restarts: int = MAX_RESTARTS,
+    ):
         self.address = address
         self.worker_count = workers
+        self.restarts = restarts
         #: the actors of the run in progress (a test kills one by its process id)
         self.actors: list[Any] = []
         self._shards = 1
@@ -105,8 +122,8 @@ class RayEngine:
                 ray.remote(ShardWorker)
                 .options(
                     num_cpus=ACTOR_CPUS,
-                    max_restarts=MAX_RESTARTS,
-                    max_task_retries=MAX_TASK_RETRIES,
+                    max_restarts=self.restarts,
+                    max_task_retries=self.restarts,
                     max_concurrency=2 * share + 8,
                     scheduling_strategy="SPREAD",
                 )
@@ -124,7 +141,7 @@ class RayEngine:
                 for _pid, problem in await _gather([a.ready.remote() for a in self.actors]):
                     if problem is not None:
                         raise EngineUnavailable(problem, engine="ray")
-                yield RemoteRows(self.actors, pipeline.assessor)
+                yield RemoteRows(self.actors, pipeline.assessor, restarts=self.restarts)
             finally:
                 await _close(self.actors)
                 self.actors = []
