@@ -11,6 +11,7 @@ any is sent, and it is the only one that writes (the same tables as a local run)
 
 from __future__ import annotations
 
+import importlib
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -70,5 +71,5 @@ def with_engine(
         raise ConfigError("--address names a Ray cluster: it needs --engine ray (run.engine: ray)")
     if run.engine == "ray":
         # EngineUnavailable before the run starts, when the extra is not installed
-        from . import ray as _  # noqa: F401
+        importlib.import_module(f"{__name__}.ray")
     return config.model_copy(update={"run": run})
