@@ -9,7 +9,7 @@ engine runs the real `extract run` command once. For the ray engine, this script
 Ray instance (`ray.init(num_cpus=...)`, not timed, as a cluster would already be up) and the
 command connects to it with `--address`; its CPU is the command's (the driver) plus what every
 Ray process (GCS, raylet, workers, the actors and Ray Data's read tasks) spent during the run,
-read from /proc (their own and their reaped children's time). Markdown to stdout.
+sampled from /proc every 0.2 s while the command runs. Markdown to stdout.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,8 +33,8 @@ EXTRACT = str(Path(sys.executable).parent / "extract")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _tree_cpu(root: int, skip: set[int]) -> float:
-    """CPU seconds of `root`'s descendants (not `skip`): their own and their reaped children's."""
+def _tree_cpu(root: int, skip: set[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each of `root`'s descendants but `skip`, by pid."""
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -47,30 +48,52 @@ def _tree_cpu(root: int, skip: set[int]) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
-        times[pid] = sum(int(f) for f in fields[11:15]) / TICKS
-    total, todo = 0.0, list(children.get(root, []))
+        times[pid] = (int(fields[11]) + int(fields[12])) / TICKS
+    out, todo = {}, list(children.get(root, []))
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         if pid not in skip:
-            total += times.get(pid, 0.0)
-    return total
+            out[pid] = times.get(pid, 0.0)
+    return out
+
+
+class TreeCpu:
+    """The CPU a process tree spends while it is watched, sampled every `every` seconds: a
+    process that ends between two samples loses at most that interval's time. Own time only
+    (not reaped children's), so that nothing is counted twice."""
+
+    def __init__(self, root: int, skip: set[int], every: float = 0.2):
+        self.root, self.skip, self.every = root, skip, every
+        self.first = _tree_cpu(root, skip)
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self.last.update(_tree_cpu(self.root, self.skip))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(_tree_cpu(self.root, self.skip))
+        return sum(t - self.first.get(pid, 0.0) for pid, t in self.last.items())
 
 
 def _run(args: list[str], *, watch: int | None, skip: set[int]) -> tuple[float, float, float]:
     """Seconds, the command's CPU seconds, and the CPU seconds of `watch`'s process tree."""
-    before = _tree_cpu(watch, skip) if watch is not None else 0.0
     started = time.perf_counter()
     process = subprocess.Popen([EXTRACT, *args], stdout=subprocess.DEVNULL)
+    tree = TreeCpu(watch, skip | {process.pid}) if watch is not None else None
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"extract {' '.join(args)} exited {process.returncode}")
-    if watch is not None:
-        time.sleep(1)  # the actors the run stopped are reaped, their time added to the raylet's
-    after = _tree_cpu(watch, skip) if watch is not None else 0.0
-    return seconds, usage.ru_utime + usage.ru_stime, after - before
+    cluster = tree.stop() if tree is not None else 0.0
+    return seconds, usage.ru_utime + usage.ru_stime, cluster
 
 
 def main() -> None:

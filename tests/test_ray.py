@@ -25,7 +25,7 @@ import pytest
 
 from extract.api import run_pipeline
 from extract.config import load_pipeline
-from extract.errors import EngineUnavailable, WorkerLost
+from extract.errors import EngineUnavailable, SourceError, WorkerLost
 from extract.pipeline import prepare
 from extract.providers.testserver import ServerThread
 from extract.runner import run
@@ -269,7 +269,10 @@ def test_a_worker_lost_for_good_stops_the_run_and_the_next_run_finishes(
         run(pipeline, engine=engine)
     killer.join()
     assert e.value.shard == 1 and e.value.exit_code == 9
-    assert str(e.value).startswith("run.engine ray: the worker of shard 1 died 1 times (")
+    assert str(e.value) == (
+        "run.engine ray: the worker of shard 1 was lost (ActorDiedError; Ray restarts a worker"
+        " 0 times); rows already written stay, run again to continue"
+    )
     first = runs(tmp_path / "out/r.duckdb")
     assert [r[0] for r in first] == ["stopped"] and 0 < first[0][2] < rows
 
@@ -292,19 +295,45 @@ def test_a_worker_lost_for_good_stops_the_run_and_the_next_run_finishes(
 
 
 @pytest.mark.slow
+def test_a_source_the_workers_cannot_read_is_one_line_naming_it(
+    tmp_path: Path, server: ServerThread, cluster: str
+) -> None:
+    from extract.engines.ray import RayEngine
+
+    p = write_inputs(tmp_path, server, "duckdb", rows=10)
+    with prepare(load_pipeline(p)) as pipeline:
+        # the driver has it open; Ray's read tasks find no such file (a node without it)
+        (tmp_path / "in.duckdb").rename(tmp_path / "elsewhere.duckdb")
+        with pytest.raises(SourceError) as e:
+            run(pipeline, engine=RayEngine(workers=2))
+    db = str(tmp_path / "in.duckdb")
+    message = str(e.value)
+    assert message.startswith(f"{db}: Ray could not read the input: {db}: cannot read key range")
+    assert "\n" not in message and e.value.exit_code == 2
+    assert server.stats()["total_requests"] == 0
+
+
+@pytest.mark.slow
 def test_cli_runs_on_a_given_cluster(tmp_path: Path, server: ServerThread, cluster: str) -> None:
     p = write_inputs(tmp_path, server, "duckdb", rows=20)
     env = {**os.environ, KEY_ENV: KEY}
     r = subprocess.run(
-        [EXTRACT, "run", str(p), "--engine", "ray", "--address", cluster, "--quiet"],
+        [EXTRACT, "run", str(p), "--engine", "ray", "--address", cluster, "--limit", "15", "-q"],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    assert runs(tmp_path / "out/r.duckdb") == [("completed", 20, 20, 0, 0, 20)]
-    assert server.stats()["total_requests"] == 20
+    # --limit: the first rows of the query, as a local run takes them
+    assert runs(tmp_path / "out/r.duckdb") == [("completed", 15, 15, 0, 0, 15)]
+    con = duckdb.connect(str(tmp_path / "out/r.duckdb"), read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("select id from tickets order by id").fetchall()]
+    finally:
+        con.close()
+    assert ids == list(range(1, 16))
+    assert server.stats()["total_requests"] == 15
     assert KEY not in r.stdout + r.stderr
 
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import ray.data
+import ray.exceptions
 
-from ...errors import SourceError
+from ...errors import ExtractError, SourceError
 from ...pipeline import READ_BATCH
 from ...sources.duckdb import DuckDBSource, KeyRanges
 
@@ -119,12 +120,29 @@ def read_dataset(pipeline: Pipeline, limit: int | None, parts: int) -> ray.data.
     return ds
 
 
+def _why(e: Exception) -> str:
+    """One line of what failed in a Ray task: our own error's message, or the last line of
+    the task's traceback (where Python puts the exception)."""
+    cause = getattr(e, "cause", None)
+    lines = str(cause if cause is not None else e).strip().splitlines() or [type(e).__name__]
+    return lines[0] if isinstance(cause, ExtractError) else lines[-1]
+
+
 def typed_batches(pipeline: Pipeline, ds: ray.data.Dataset) -> Iterator[pa.Table]:
     """The dataset's rows a batch at a time, each cast to the driver's source schema."""
     schema = _source_schema(pipeline)
     assert schema is not None
     label = pipeline.source.label
-    for table in ds.iter_batches(batch_size=READ_BATCH, batch_format="pyarrow"):
+    batches = iter(ds.iter_batches(batch_size=READ_BATCH, batch_format="pyarrow"))
+    while True:
+        try:
+            table = next(batches)
+        except StopIteration:
+            return
+        except ray.exceptions.RayError as e:
+            raise SourceError(
+                f"{label}: Ray could not read the input: {_why(e)}", path=label
+            ) from e
         assert isinstance(table, pa.Table)
         try:
             yield table.select(schema.names).cast(schema)

@@ -59,8 +59,9 @@ class RemoteRows:
             # Ray restarted the actor and retried the row `restarts` times: the row is left
             # for the next run, which a lost node or a worker killed on every start needs anyway
             raise WorkerLost(
-                f"run.engine ray: the worker of shard {shard} died {self.restarts + 1} times"
-                f" ({type(e).__name__}); rows already written stay, run again to continue",
+                f"run.engine ray: the worker of shard {shard} was lost ({type(e).__name__}; Ray"
+                f" restarts a worker {self.restarts} times); rows already written stay, run"
+                " again to continue",
                 shard=shard,
             ) from e
         self.sent.requests += reply.requests
