@@ -10,6 +10,7 @@ as in a local run: the cache and the ledger cannot tell the engines apart.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ import pyarrow.csv as pacsv
 import ray.data
 import ray.exceptions
 
+from ... import errors
 from ...errors import ExtractError, SourceError
 from ...pipeline import READ_BATCH
 from ...sources.duckdb import DuckDBSource, KeyRanges
@@ -120,12 +122,25 @@ def read_dataset(pipeline: Pipeline, limit: int | None, parts: int) -> ray.data.
     return ds
 
 
-def _why(e: Exception) -> str:
-    """One line of what failed in a Ray task: our own error's message, or the last line of
-    the task's traceback (where Python puts the exception)."""
-    cause = getattr(e, "cause", None)
-    lines = str(cause if cause is not None else e).strip().splitlines() or [type(e).__name__]
-    return lines[0] if isinstance(cause, ExtractError) else lines[-1]
+#: a line of a Ray task's traceback text that shows one of our errors and its message
+_OURS = re.compile(rf"\b(?:{'|'.join(errors.__all__)}): (.+)$", re.M)
+
+
+def _why(e: BaseException) -> str:
+    """One line of what failed in a Ray task: our own error's message, found in the chain of
+    causes Ray wraps it in or in their traceback text, else the innermost cause's first line."""
+    seen: list[BaseException] = []
+    at: BaseException | None = e
+    while at is not None and at not in seen and len(seen) < 20:
+        if isinstance(at, ExtractError):
+            return str(at).splitlines()[0]
+        found = _OURS.search(str(at))
+        if found:
+            return found.group(1)
+        seen.append(at)
+        at = getattr(at, "cause", None) or at.__cause__ or at.__context__
+    inner = seen[-1]
+    return (str(inner).strip().splitlines() or [type(inner).__name__])[0]
 
 
 def typed_batches(pipeline: Pipeline, ds: ray.data.Dataset) -> Iterator[pa.Table]:
