@@ -4,8 +4,10 @@
     dataset.py   the source read as a Ray Dataset (files by Ray Data's readers, a DuckDB
                  source by key ranges), its batches typed as the driver's source
     worker.py    `ShardWorker`: the actor that runs one shard's rows through a RowWorker
-    engine.py    `RayEngine`: connects, starts the actors, hands each row to its shard's actor
-                 and passes the answers back to the driver's row loop
+    batches.py   `RemoteRows`: each row to its shard's actor, a few rows per Ray call, the
+                 answers streamed back to the driver's row loop; rows a dead actor had in
+                 flight sent again
+    engine.py    `RayEngine`: connects, starts the actors, reads the source, stops them
 
 Importing this package needs Ray (`pip install 'extract[ray]'`); without it, EngineUnavailable.
 """

@@ -3,11 +3,10 @@
 The driver (the process that runs `extract run`) connects to the cluster, starts one
 `ShardWorker` actor per shard and reads the source as a Ray Dataset. Its row loop settles each
 row from the ledger and the cache first, exactly as in a local run, and hands only the rest to
-`RemoteRows.process`, which sends the row to the actor of its key's shard and waits for that one
-row's answer. So results stream back a row at a time and are recorded as they arrive: an actor
-that dies loses only the rows it had in flight. Ray restarts the actor and retries those calls
-(`max_restarts`, `max_task_retries`); a row already recorded is never sent again, because the
-driver sends each row once and records each answer once.
+`RemoteRows` (batches.py), which sends each row to the actor of its key's shard and hands its
+answer back as soon as it arrives, to be recorded: an actor that dies loses only the rows it had
+in flight. Ray restarts the actor (`max_restarts`) and RemoteRows sends those rows again; a row
+already recorded is never sent again, because the driver records each answer once.
 """
 
 from __future__ import annotations
@@ -21,53 +20,23 @@ from typing import TYPE_CHECKING, Any
 import ray
 import ray.exceptions
 
-from ...errors import EngineUnavailable, WorkerLost
-from ...runner.rows import Counter
+from ...errors import EngineUnavailable
+from .batches import RemoteRows
 from .dataset import read_dataset, typed_batches
-from .shards import shard_of, split
-from .worker import ShardWorker, Stop
+from .shards import split
+from .worker import ShardWorker
 
 if TYPE_CHECKING:
     from ...pipeline import Pipeline, PreparedRow
     from ...providers.base import Endpoint
-    from ...results import RowResult
-    from ...trust.assess import Assessor
 
-__all__ = ["RayEngine", "RemoteRows"]
+__all__ = ["RayEngine"]
 
 #: CPUs each actor reserves: a shard waits on HTTP, it does not compute, and the rest of a
 #: node's CPUs stay free for Ray Data's read tasks
 ACTOR_CPUS = 0.5
-#: times Ray restarts a dead actor, and retries each call that was in flight on it
+#: times Ray restarts a dead actor (RemoteRows sends the rows it had in flight again)
 MAX_RESTARTS = 4
-
-
-class RemoteRows:
-    """The row loop's Processor on the driver: each row to its shard's actor, its answer back."""
-
-    def __init__(self, actors: list[Any], assessor: Assessor, *, restarts: int):
-        self.actors = actors
-        self.assessor = assessor
-        self.restarts = restarts
-        self.sent = Counter()
-
-    async def process(self, row: PreparedRow) -> RowResult:
-        shard = shard_of(row.key, len(self.actors))
-        try:
-            reply: RowResult | Stop = await self.actors[shard].process.remote(row)
-        except ray.exceptions.RayActorError as e:
-            # Ray restarted the actor and retried the row `restarts` times: the row is left
-            # for the next run, which a lost node or a worker killed on every start needs anyway
-            raise WorkerLost(
-                f"run.engine ray: the worker of shard {shard} was lost ({type(e).__name__}; Ray"
-                f" restarts a worker {self.restarts} times); rows already written stay, run"
-                " again to continue",
-                shard=shard,
-            ) from e
-        self.sent.requests += reply.requests
-        if isinstance(reply, Stop):
-            raise reply.error()
-        return reply
 
 
 class RayEngine:
@@ -124,7 +93,9 @@ class RayEngine:
                 .options(
                     num_cpus=ACTOR_CPUS,
                     max_restarts=self.restarts,
-                    max_task_retries=self.restarts,
+                    # RemoteRows sends again what a dead actor had not answered
+                    max_task_retries=0,
+                    # calls of BATCH_ROWS rows or fewer, as many as rows in flight at most
                     max_concurrency=2 * share + 8,
                     scheduling_strategy="SPREAD",
                 )
@@ -142,7 +113,11 @@ class RayEngine:
                 for _pid, problem in await _gather([a.ready.remote() for a in self.actors]):
                     if problem is not None:
                         raise EngineUnavailable(problem, engine="ray")
-                yield RemoteRows(self.actors, pipeline.assessor, restarts=self.restarts)
+                remote = RemoteRows(self.actors, pipeline.assessor, restarts=self.restarts)
+                try:
+                    yield remote
+                finally:
+                    await remote.close()
             finally:
                 await _close(self.actors)
                 self.actors = []

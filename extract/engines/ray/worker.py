@@ -10,6 +10,7 @@ driver, because exceptions that take keyword arguments do not survive pickling.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from contextlib import AsyncExitStack
@@ -26,6 +27,8 @@ from ...transport.http import HttpTransport
 from ...trust.assess import Assessor
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from ...config import PipelineConfig
     from ...pipeline import PreparedRow
     from ...results import RowResult
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["ShardWorker", "Stop"]
 
 HEADERS = {"X-Title": "extract"}
+#: how long the answers that finish soon after another wait to go back with it
+YIELD_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,27 @@ class ShardWorker:
             return await self._worker.process(row)
         except (RunStopped, BudgetExceeded) as e:
             return Stop.of(e)
+
+    async def process_many(
+        self, rows: list[PreparedRow]
+    ) -> AsyncIterator[list[tuple[int, RowResult | Stop]]]:
+        """Each row's answer (its index in `rows`, and the RowResult or Stop), streamed in
+        groups as they finish (a Ray streaming generator): those done within YIELD_S of the
+        first of a group go together."""
+        tasks = {asyncio.ensure_future(self._indexed(i, row)) for i, row in enumerate(rows)}
+        try:
+            while tasks:
+                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                if tasks:
+                    more, tasks = await asyncio.wait(tasks, timeout=YIELD_S)
+                    done |= more
+                yield [t.result() for t in done]
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _indexed(self, i: int, row: PreparedRow) -> tuple[int, RowResult | Stop]:
+        return i, await self.process(row)
 
     async def close(self) -> None:
         """Close the connections (the driver calls it once the run's rows are done)."""
