@@ -231,8 +231,8 @@ def test_a_killed_worker_loses_and_repeats_nothing(
     finally:
         con.close()
     # Every row was answered once; the requests beyond one a row were those in flight on the
-    # killed actor (at most its share of run.concurrency: 4), cut off and retried by Ray on
-    # the restarted actor. (A request cut before its body was read is counted in the total,
+    # killed actor (at most its share of run.concurrency: 4), cut off and sent again to the
+    # actor Ray restarted. (A request cut before its body was read is counted in the total,
     # not for its row.)
     per_row = stats["requests_by_row"]
     extra = stats["total_requests"] - rows

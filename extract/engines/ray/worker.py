@@ -108,6 +108,7 @@ class ShardWorker:
         self.api_key = os.environ.get(name) if name else None
         self._stack = AsyncExitStack()
         self._worker: RowWorker | None = None
+        self._opening = asyncio.Lock()
 
     def ready(self) -> tuple[int, str | None]:
         """This actor's process id, and what keeps it from working (None: nothing)."""
@@ -149,7 +150,10 @@ class ShardWorker:
     async def process(self, row: PreparedRow) -> RowResult | Stop:
         """The row's RowResult, or the Stop it ended the run with."""
         if self._worker is None:
-            self._worker = await self._open()
+            # one RowWorker (one limit, one connection pool) for every call of this actor
+            async with self._opening:
+                if self._worker is None:
+                    self._worker = await self._open()
         try:
             return await self._worker.process(row)
         except (RunStopped, BudgetExceeded) as e:
