@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,14 +91,17 @@ class KeyRanges:
             sql += " WHERE " + " AND ".join(where)
         label = str(self.path) if self.path is not None else "duckdb query"
         try:
-            if self.path is None:
-                con = duckdb.connect(config=CONFIG)
-            else:
-                con = duckdb.connect(str(self.path), read_only=True, config=CONFIG)
-            try:
-                return con.execute(sql + f" ORDER BY {k}", params).to_arrow_table()
-            finally:
-                con.close()
+            # in a process of its own (a Ray read task): a spill folder of its own too
+            with tempfile.TemporaryDirectory(prefix="extract-range-") as spill:
+                config = duckdb_config(Path(spill), QUERY_MEMORY_LIMIT)
+                if self.path is None:
+                    con = duckdb.connect(config=config)
+                else:
+                    con = duckdb.connect(str(self.path), read_only=True, config=config)
+                try:
+                    return con.execute(sql + f" ORDER BY {k}", params).to_arrow_table()
+                finally:
+                    con.close()
         except duckdb.Error as e:
             raise SourceError(
                 f"{label}: cannot read key range {i}: {first_line(e)}", path=label
