@@ -314,6 +314,23 @@ def test_a_source_the_workers_cannot_read_is_one_line_naming_it(
 
 
 @pytest.mark.slow
+def test_a_worker_without_the_key_stops_the_run_before_any_request(
+    tmp_path: Path, server: ServerThread, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # set here after the cluster started: the driver has it, Ray's workers do not
+    monkeypatch.setenv("TEST_EXTRACT_LATE_KEY", KEY)
+    p = write_inputs(tmp_path, server, "csv", rows=5)
+    p.write_text(p.read_text().replace(KEY_ENV, "TEST_EXTRACT_LATE_KEY"))
+    with pytest.raises(EngineUnavailable) as e:
+        run_pipeline(p, engine="ray")
+    assert str(e.value) == (
+        f"{p}:model.api_key_env: environment variable TEST_EXTRACT_LATE_KEY is not set on the"
+        f" Ray worker of node {os.uname().nodename}; set it on every node"
+    )
+    assert server.stats()["total_requests"] == 0
+
+
+@pytest.mark.slow
 def test_cli_runs_on_a_given_cluster(tmp_path: Path, server: ServerThread, cluster: str) -> None:
     p = write_inputs(tmp_path, server, "duckdb", rows=20)
     env = {**os.environ, KEY_ENV: KEY}
