@@ -220,9 +220,9 @@ def test_a_killed_worker_loses_and_repeats_nothing(
         summary = run(pipeline, engine=engine)
     killer.join()
     stats = server.stats()
-
-    assert killed["pid"] > 0 and 30 <= killed["requests_before"] < rows
-    assert (summary.status, summary.rows_ok, summary.rows_failed) == ("completed", rows, 0)
+    seen = (killed, summary.status, summary.rows_ok, summary.rows_failed, stats["total_requests"])
+    assert killed["pid"] > 0 and 30 <= killed["requests_before"] < rows, seen
+    assert (summary.status, summary.rows_ok, summary.rows_failed) == ("completed", rows, 0), seen
     con = duckdb.connect(str(tmp_path / "out/r.duckdb"), read_only=True)
     try:
         counts = con.execute("select count(*), count(distinct id), min(id), max(id) from tickets")
@@ -237,8 +237,8 @@ def test_a_killed_worker_loses_and_repeats_nothing(
     per_row = stats["requests_by_row"]
     extra = stats["total_requests"] - rows
     print(f"worker-kill: {rows} rows, {stats['total_requests']} requests ({extra} in flight)")
-    assert len(per_row) == rows and sum(per_row.values()) <= stats["total_requests"]
-    assert 1 <= extra <= concurrency // shards
+    assert len(per_row) == rows and sum(per_row.values()) <= stats["total_requests"], seen
+    assert 1 <= extra <= concurrency // shards, (seen, stats["status_counts"], stats["faults"])
 
 
 @pytest.mark.slow
