@@ -230,15 +230,16 @@ def test_a_killed_worker_loses_and_repeats_nothing(
         assert con.execute("select count(*) from tickets_errors").fetchone() == (0,)
     finally:
         con.close()
-    # Every row was answered once; the requests beyond one a row were those in flight on the
-    # killed actor (at most its share of run.concurrency: 4), cut off and sent again to the
-    # actor Ray restarted. (A request cut before its body was read is counted in the total,
-    # not for its row.)
+    # Every row was answered once; the requests beyond one a row were those of the rows in
+    # flight on the killed actor, sent again to the actor Ray restarted: its requests out
+    # (its share of run.concurrency: 4; measured: 4) and any answers it had sent that had not
+    # reached the driver yet, within the driver's bound on rows in flight (2 x concurrency).
+    # (A request cut before its body was read is counted in the total, not for its row.)
     per_row = stats["requests_by_row"]
     extra = stats["total_requests"] - rows
     print(f"worker-kill: {rows} rows, {stats['total_requests']} requests ({extra} in flight)")
     assert len(per_row) == rows and sum(per_row.values()) <= stats["total_requests"], seen
-    assert 1 <= extra <= concurrency // shards, (seen, stats["status_counts"], stats["faults"])
+    assert 1 <= extra <= 2 * concurrency, (seen, stats["status_counts"], stats["faults"])
 
 
 @pytest.mark.slow
@@ -289,8 +290,8 @@ def test_a_worker_lost_for_good_stops_the_run_and_the_next_run_finishes(
         )
     finally:
         con.close()
-    # every row answered once, apart from those in flight on the lost worker (at most 4)
-    assert rows <= server.stats()["total_requests"] <= rows + 4
+    # every row answered once, apart from those in flight on the lost worker
+    assert rows <= server.stats()["total_requests"] <= rows + 2 * 8
     assert server.stats()["total_requests"] - asked == rows - done
 
 
