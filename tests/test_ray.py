@@ -354,6 +354,33 @@ def test_cli_runs_on_a_given_cluster(tmp_path: Path, server: ServerThread, clust
     assert server.stats()["total_requests"] == 15
     assert KEY not in r.stdout + r.stderr
 
+    # nothing listens there: one line at once, not ray.init's minutes of retries
+    r = subprocess.run(
+        [EXTRACT, "run", str(p), "--engine", "ray", "--address", "127.0.0.1:1", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert (r.returncode, r.stderr) == (
+        2,
+        "extract: error: run.engine ray: cannot connect to the Ray cluster at 127.0.0.1:1: "
+        "Connection refused\n",
+    )
+    # the run that could not start is recorded as failed, with its reason
+    con = duckdb.connect(str(tmp_path / "out/r.duckdb"), read_only=True)
+    try:
+        last = con.execute(
+            "select status, stop_reason, rows_ok from _extract_runs order by started_at desc"
+        ).fetchone()
+    finally:
+        con.close()
+    assert last == (
+        "failed",
+        "run.engine ray: cannot connect to the Ray cluster at 127.0.0.1:1: Connection refused",
+        0,
+    )
+
 
 def test_without_ray_the_engine_names_the_install_command(
     tmp_path: Path, server: ServerThread, monkeypatch: pytest.MonkeyPatch

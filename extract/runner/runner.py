@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ExtractError
 from ..ledger import LedgerWriter
 from ..ledger.store import Ledger
 from ..pipeline import Pipeline
@@ -208,6 +208,7 @@ def run(
             len(json.dumps(pipeline.compiled.response_format)),
         )
         loop: RowLoop | None = None
+        ended: ExtractError | None = None
         sent: Transport | None = None
         terms = 0
 
@@ -282,6 +283,11 @@ def run(
             summary.status = "interrupted"
             summary.stop_reason = "interrupted by the user"
             raise
+        except ExtractError as e:
+            # what ended the run on its way (an input that cannot be read, an engine that cannot
+            # start): the run is recorded as failed, not completed
+            ended = e
+            raise
         finally:
             stopped = loop.stopped if loop is not None else None
             if terms:
@@ -293,6 +299,8 @@ def run(
                 summary.status, summary.stop_reason = "stopped", str(stopped)
             elif writer.fatal is not None:
                 summary.status, summary.stop_reason = "failed", str(writer.fatal)
+            elif ended is not None:
+                summary.status, summary.stop_reason = "failed", str(ended)
             elif summary.status == "running":
                 summary.status = "pending" if summary.rows_pending else "completed"
             summary.ended_at = dt.datetime.now(dt.UTC)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ __all__ = ["RayEngine"]
 #: CPUs each actor reserves: a shard waits on HTTP, it does not compute, and the rest of a
 #: node's CPUs stay free for Ray Data's read tasks
 ACTOR_CPUS = 0.5
+#: seconds to wait for the cluster's port to answer before ray.init is tried
+PROBE_S = 5
 #: times Ray restarts a dead actor (RemoteRows sends the rows it had in flight again)
 MAX_RESTARTS = 4
 
@@ -62,6 +65,8 @@ class RayEngine:
         """Connect unless connected; True when this call did (and so disconnects after)."""
         if ray.is_initialized():
             return False
+        if self.address is not None:
+            _probe(self.address)
         try:
             ray.init(
                 address=self.address,
@@ -130,6 +135,22 @@ class RayEngine:
         if ds is None:
             return iter(())
         return pipeline.prepared(typed_batches(pipeline, ds))
+
+
+def _probe(address: str) -> None:
+    """EngineUnavailable at once when nothing listens at a HOST:PORT address (ray.init would
+    retry for minutes); `auto` and other forms are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_S).close()
+    except OSError as e:
+        raise EngineUnavailable(
+            f"run.engine ray: cannot connect to the Ray cluster at {address}: "
+            f"{e.strerror or type(e).__name__}",
+            engine="ray",
+        ) from e
 
 
 async def _gather(refs: list[Any]) -> list[Any]:
