@@ -97,14 +97,26 @@ class Pipeline:
             for row in batch.to_pylist():
                 k = row.get(key)
                 try:
-                    messages = self.prompt.messages(row, k)
+                    rendered = self.prompt.render(row, k)
                 except RowInputError as e:
                     out.append(PreparedRow(k, None, "", None, e))
                     continue
-                prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
-                texts = self.prompt.texts(row) if grounding else None
+                messages = rendered.messages
+                prompt_hash, request_hash, chars = fingerprint(
+                    messages, template_digest, rendered.inputs
+                )
+                texts = rendered.texts if grounding else None
                 out.append(
-                    PreparedRow(k, messages, prompt_hash, request_hash, None, chars, texts=texts)
+                    PreparedRow(
+                        k,
+                        messages,
+                        prompt_hash,
+                        request_hash,
+                        None,
+                        chars,
+                        texts=texts,
+                        pages=rendered.pages,
+                    )
                 )
             yield out
 
@@ -124,6 +136,8 @@ class PreparedRow:
     exists: bool = True
     #: the input text the values are grounded in, by column (None: grounding is off)
     texts: dict[str, str] | None = None
+    #: the document pages sent (`_pages`: `invoice_pdf:1-3`), None without documents
+    pages: str | None = None
 
 
 def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
