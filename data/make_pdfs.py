@@ -44,12 +44,18 @@ ITEMS = [
 CURRENCIES = ["EUR", "USD", "GBP"]
 
 
-def pdf_bytes(pages: Sequence[Sequence[str]], *, password: str | None = None) -> bytes:
+#: the creation date written into every PDF: the same content gives the same bytes (and the
+#: same request hashes) on every run
+CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def pdf_bytes(
+    pages: Sequence[Sequence[str]], *, password: str | None = None, created: dt.datetime = CREATED
+) -> bytes:
     """A PDF whose pages hold these lines of text (Helvetica; an empty page has no text layer,
     only a drawn box). `password` encrypts it with that user password."""
     pdf = FPDF(format="A4")
-    # a fixed date: the same content gives the same bytes (and the same request hashes)
-    pdf.set_creation_date(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    pdf.set_creation_date(created)
     pdf.set_font("Helvetica", size=11)
     pdf.set_auto_page_break(False)
     for lines in pages:
