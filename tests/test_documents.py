@@ -478,3 +478,56 @@ def test_a_pipeline_without_documents_does_not_load_pdfium(tmp_path: Path) -> No
     env = {**os.environ, "OPENROUTER_API_KEY": "unused"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert (r.returncode, r.stdout) == (0, "False\n"), r.stderr
+
+
+# ------------------------------------------------------------------ the shipped example
+
+
+def shipped(server: ServerThread, tmp_path: Path, **more: Any) -> dict[str, Any]:
+    return {
+        "model.provider": "openai",
+        "model.base_url": server.base_url,
+        "model.api_key_env": "TEST_EXTRACT_KEY",
+        "output.path": str(tmp_path / "invoices.duckdb"),
+        **more,
+    }
+
+
+def test_the_shipped_invoice_pdfs_as_text_and_as_images(
+    tmp_path: Path, server: ServerThread, key: None
+) -> None:
+    import csv
+
+    with (ROOT / "data" / "labels" / "invoice_pdfs.csv").open(encoding="utf-8") as f:
+        labels = {int(r["id"]): r for r in csv.DictReader(f)}
+    two_pages = {2, 4, 6}  # data/make_pdfs.py puts the items of every second invoice on page 2
+    server.configure(record_bodies=True)
+    pipeline = ROOT / "pipelines" / "invoice_pdfs.yaml"
+    s = extract.run_pipeline(pipeline, shipped(server, tmp_path))
+    assert (s.rows_ok, s.rows_failed, s.requests) == (6, 0, 6)
+    texts = [user_content(b) for b in server.bodies()]
+    by_number = {t.split("Invoice number: ")[1].split("\n")[0]: t for t in texts}
+    for i, label in labels.items():
+        text = by_number[label["invoice_number"]]
+        pages = split_pages(text)
+        assert [n for n, _ in pages] == ([1, 2] if i in two_pages else [1])
+        assert pages[0][1].startswith(f"{label['vendor']}\n")
+        assert f"Invoice date: {label['invoice_date']}" in pages[0][1]
+        assert f"Total due: {label['total']} {label['currency']}" in pages[-1][1]
+    db = tmp_path / "invoices.duckdb"
+    assert query(db, "select id, _pages from invoice_pdfs order by id") == [
+        (i, "pdf:1-2" if i in two_pages else "pdf:1") for i in range(1, 7)
+    ]
+
+    server.reset()
+    overrides = shipped(server, tmp_path / "img", **{"prompt.document_defaults.as": "images"})
+    s = extract.run_pipeline(pipeline, overrides)
+    assert (s.rows_ok, s.rows_failed, s.requests) == (6, 0, 6)
+    contents = [user_content(b) for b in server.bodies()]
+    assert sorted(c[0]["text"] for c in contents) == [
+        f"Invoice:\npdfs/inv-{i}.pdf\n" for i in range(1, 7)
+    ]
+    for c in contents:
+        i = int(c[0]["text"].split("inv-")[1].split(".")[0])
+        sizes = [png_size(part["image_url"]["url"]) for part in c[1:]]
+        assert sizes == [(827, 1170)] * (2 if i in two_pages else 1)  # A4 at 100 dpi
