@@ -26,6 +26,9 @@ __all__ = ["Pipeline", "PreparedRow", "prepare"]
 
 #: rows read, rendered and looked up in the ledger together
 READ_BATCH = 1000
+#: the same when documents are sent as page images: a page is ~100 KB of base64 held until its
+#: row is done, so a batch of 1000 rows of 5-page PDFs would hold half a gigabyte
+IMAGE_DOCUMENT_BATCH = 32
 
 
 @dataclass
@@ -92,7 +95,8 @@ class Pipeline:
         template_digest = hashlib.sha256(f"{identity}\n{template}".encode()).digest()
         key = self.source.key
         grounding = self.config.run.grounding or bool(self.config.run.require_grounding)
-        for batch in self.source.batches(READ_BATCH, limit):
+        size = IMAGE_DOCUMENT_BATCH if self.prompt.renders_pages else READ_BATCH
+        for batch in self.source.batches(size, limit):
             out = []
             for row in batch.to_pylist():
                 k = row.get(key)

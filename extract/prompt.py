@@ -159,6 +159,11 @@ class Prompt:
         return reader
 
     @property
+    def renders_pages(self) -> bool:
+        """Whether rows carry document pages as images (large: rendered a few rows at a time)."""
+        return self.documents is not None and any(s.sends_images for s in self.documents.specs)
+
+    @property
     def text_columns(self) -> list[str]:
         """The columns the templates put into the messages, in order of first use: the text a
         value is grounded in."""

@@ -531,3 +531,26 @@ def test_the_shipped_invoice_pdfs_as_text_and_as_images(
         i = int(c[0]["text"].split("inv-")[1].split(".")[0])
         sizes = [png_size(part["image_url"]["url"]) for part in c[1:]]
         assert sizes == [(827, 1170)] * (2 if i in two_pages else 1)  # A4 at 100 dpi
+
+
+def test_a_table_written_before_documents_gains_pages_in_place(
+    tmp_path: Path, server: ServerThread, key: None
+) -> None:
+    p = setup(tmp_path, server, {"a.pdf": pdf(THREE), "b.pdf": pdf(THREE[:1])})
+    assert extract.run_pipeline(p).rows_ok == 2
+    db = tmp_path / "out.duckdb"
+    con = duckdb.connect(str(db))
+    try:
+        # as a version before `_pages` wrote them, with one row answered then
+        for table in ("docs", "docs_errors"):
+            con.execute(f"ALTER TABLE {table} DROP COLUMN _pages")
+        con.execute("DELETE FROM docs WHERE id = 2")
+    finally:
+        con.close()
+    s = extract.run_pipeline(p)
+    assert (s.rows_ok, s.rows_skipped, s.rows_cached) == (0, 1, 1)
+    columns = [r[0] for r in query(db, "select column_name from (describe docs)")]
+    assert columns[-2:] == ["_system_fingerprint", "_pages"]
+    assert query(db, "select id, _pages from docs order by id") == [(1, None), (2, "doc:1")]
+    errors = [r[0] for r in query(db, "select column_name from (describe docs_errors)")]
+    assert errors[-1] == "_pages"
