@@ -159,6 +159,7 @@ def _fetch(url: str) -> tuple[bytes, str]:
         with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as reply:
             data: bytes = reply.read(MAX_URL_BYTES + 1)
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the connection open
         raise DocumentError(f"cannot fetch {label} (HTTP {e.code})", source=label) from e
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or e
