@@ -554,3 +554,51 @@ def test_a_table_written_before_documents_gains_pages_in_place(
     assert query(db, "select id, _pages from docs order by id") == [(1, None), (2, "doc:1")]
     errors = [r[0] for r in query(db, "select column_name from (describe docs_errors)")]
     assert errors[-1] == "_pages"
+
+
+# ------------------------------------------------------------------ on the local model
+
+
+@pytest.mark.local
+@pytest.mark.slow
+def test_the_shipped_invoice_pdfs_on_the_local_model(tmp_path: Path) -> None:
+    """pipelines/invoice_pdfs.yaml as it stands, two rows (one PDF of one page, one of two) on
+    the bundled Qwen2.5-Coder-1.5B: the invoice number and the vendor, printed on the PDFs'
+    first lines, are copied exactly (the 1.5B model is reliable at copying, not at sums)."""
+    import csv
+
+    import extract.providers.local as local
+
+    if local.prepared() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but the local model is not prepared; run make local")
+        pytest.skip("the local model is not prepared; run: make local")
+    db = tmp_path / "invoices.duckdb"
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "extract"),
+            "run",
+            str(ROOT / "pipelines" / "invoice_pdfs.yaml"),
+            "--limit",
+            "2",
+            "--set",
+            f"output.path={db}",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    with (ROOT / "data" / "labels" / "invoice_pdfs.csv").open(encoding="utf-8") as f:
+        labels = {int(row["id"]): row for row in csv.DictReader(f)}
+    got = query(db, "select id, invoice_number, vendor, _pages from invoice_pdfs order by id")
+    assert got == [
+        (i, labels[i]["invoice_number"], labels[i]["vendor"], page) for i, page in
+        ((1, "pdf:1"), (2, "pdf:1-2"))
+    ]  # fmt: skip
+    grounded = query(
+        db, "select _grounding.invoice_number.status, _grounding.invoice_number.column "
+        "from invoice_pdfs order by id"
+    )  # fmt: skip
+    assert grounded == [("exact", "pdf"), ("exact", "pdf")]
