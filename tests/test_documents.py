@@ -602,3 +602,14 @@ def test_the_shipped_invoice_pdfs_on_the_local_model(tmp_path: Path) -> None:
         "from invoice_pdfs order by id"
     )  # fmt: skip
     assert grounded == [("exact", "pdf"), ("exact", "pdf")]
+
+
+def test_a_huge_page_is_rendered_within_the_pixel_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extract.documents import pdf as pdfmod
+
+    monkeypatch.setattr(pdfmod, "MAX_PIXELS", 100_000)
+    with pdfmod.open_pdf(pdf(THREE[:1]), "a.pdf") as doc:
+        png = pdfmod.render_png(doc, 1, 600)
+    w, h = png_size("data:image/png;base64," + base64.b64encode(png).decode())
+    # A4 at 600 dpi would be 4961 x 7016; the cap keeps its shape at about 100,000 pixels
+    assert (w, h) == (266, 377)

@@ -74,11 +74,19 @@ def page_texts(pdf: pdfium.PdfDocument, pages: Sequence[int]) -> list[str]:
     return out
 
 
+#: a page image has at most this many pixels: an A0 poster at 600 dpi would otherwise take
+#: 1.6 GB of memory; a vision model scales a page down to far less anyway
+MAX_PIXELS = 40_000_000
+
+
 def render_png(pdf: pdfium.PdfDocument, n: int, dpi: int) -> bytes:
-    """Page `n` (1-based) rendered at `dpi` as PNG bytes (RGB)."""
+    """Page `n` (1-based) rendered at `dpi` as PNG bytes (RGB); a page that would exceed
+    MAX_PIXELS is rendered at the highest resolution that stays within it."""
     page = pdf[n - 1]
     try:
-        bitmap = page.render(scale=dpi / 72, rev_byteorder=True)
+        width, height = page.get_size()  # in points, 1/72 inch
+        scale = min(dpi / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
+        bitmap = page.render(scale=scale, rev_byteorder=True)
         try:
             return _png(
                 bitmap.width, bitmap.height, bitmap.n_channels, bitmap.stride, bitmap.buffer
