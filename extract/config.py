@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
 __all__ = [
+    "DocumentColumn",
+    "DocumentOptions",
     "EvalConfig",
     "EvalFieldConfig",
     "LocalServerConfig",
@@ -74,12 +83,78 @@ class SourceConfig(_Strict):
         return self
 
 
+#: how a document column reaches the model: its text layer, its pages as images, or both
+DocumentMode = Literal["text", "images", "both"]
+
+
+def _check_pages(value: str | int | None) -> str | None:
+    """A page selection as written (`1-3`, `2,5-7`, `all`), checked; None stays None."""
+    if value is None:
+        return None
+    from .documents.pages import PageSelection
+
+    return str(PageSelection.parse(value))
+
+
+class DocumentOptions(_Strict):
+    """How document columns are read unless a column says otherwise (prompt.document_defaults)."""
+
+    as_: DocumentMode = Field(default="text", alias="as")
+    #: `all`, or 1-based pages and ranges: `1-3`, `2,5-7`
+    pages: str = "all"
+    #: resolution of the page images (as: images | both)
+    dpi: int = Field(default=100, ge=36, le=600)
+
+    @field_validator("pages", mode="before")
+    @classmethod
+    def _pages(cls, value: Any) -> Any:
+        return _check_pages(value) if isinstance(value, str | int) else value
+
+
+class DocumentColumn(_Strict):
+    """A column of prompt.documents: a PDF's path, http(s) URL or bytes; unset options come
+    from prompt.document_defaults."""
+
+    column: str
+    as_: DocumentMode | None = Field(default=None, alias="as")
+    pages: str | None = None
+    dpi: int | None = Field(default=None, ge=36, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        # `documents: [invoice_pdf]`: a bare name is a column with the defaults
+        return {"column": data} if isinstance(data, str) else data
+
+    @field_validator("pages", mode="before")
+    @classmethod
+    def _pages(cls, value: Any) -> Any:
+        return _check_pages(value) if isinstance(value, str | int) else value
+
+
 class PromptConfig(_Strict):
     """The messages of each request: `{column}` placeholders are filled from the row."""
 
     system: str | None = None
     user: str
     images: list[str] = Field(default_factory=list)
+    #: columns holding PDF documents (paths relative to the source file's folder, http(s) URLs,
+    #: or bytes), read as text, page images or both (extract/documents/)
+    documents: list[DocumentColumn] = Field(default_factory=list)
+    document_defaults: DocumentOptions = Field(default_factory=DocumentOptions)
+
+    @model_validator(mode="after")
+    def _check_documents(self) -> PromptConfig:
+        names = [d.column for d in self.documents]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"documents: column(s) {', '.join(map(repr, twice))} listed twice")
+        both = sorted(set(names) & set(self.images))
+        if both:
+            raise ValueError(
+                f"column(s) {', '.join(map(repr, both))} are in both images and documents"
+            )
+        return self
 
 
 class PriceConfig(_Strict):

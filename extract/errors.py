@@ -27,6 +27,8 @@ matching message text. Context hangs on the exception as attributes.
     │   │                             text (.paths): re-asked, then recorded or flagged
     │   └── Refusal                   the model refused; recorded, not re-asked
     ├── RowInputError                 a row cannot be rendered (missing image): errors table
+    │   └── DocumentError             a PDF of prompt.documents is missing, broken, encrypted,
+    │                                 has no such page or no text layer (.column, .source)
     ├── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
     ├── BatchPending                  run.mode batch: the row's batch is still running; the
     │                                 row is collected by a later run                   (exit 7)
@@ -47,6 +49,7 @@ __all__ = [
     "ConfigError",
     "ConnectionFailed",
     "ContentError",
+    "DocumentError",
     "ExitCode",
     "ExtractError",
     "InvalidOutput",
@@ -257,6 +260,26 @@ class RowInputError(ExtractError):
     def __init__(self, message: str, *, row_key: Any = None):
         self.row_key = row_key
         super().__init__(message)
+
+
+class DocumentError(RowInputError):
+    """A document of `prompt.documents` cannot be read for a row: missing, not a PDF, broken,
+    encrypted, a page selection beyond its pages, or no text layer where text is asked for.
+
+    `column` is the document column, `source` the file, URL or `<bytes>` as the row gives it,
+    `reason` the message without the row and column (`located` adds them).
+    """
+
+    def __init__(self, reason: str, *, source: str, column: str = "", row_key: Any = None):
+        self.column = column
+        self.source = source
+        self.reason = reason
+        where = f"row {row_key!r}: document column '{column}': " if column else ""
+        super().__init__(where + reason, row_key=row_key)
+
+    def located(self, *, row_key: Any, column: str) -> DocumentError:
+        """The same error, naming the row and the column."""
+        return DocumentError(self.reason, source=self.source, column=column, row_key=row_key)
 
 
 class BudgetExceeded(ExtractError):

@@ -26,6 +26,9 @@ __all__ = ["Pipeline", "PreparedRow", "prepare"]
 
 #: rows read, rendered and looked up in the ledger together
 READ_BATCH = 1000
+#: the same when documents are sent as page images: a page is ~100 KB of base64 held until its
+#: row is done, so a batch of 1000 rows of 5-page PDFs would hold half a gigabyte
+IMAGE_DOCUMENT_BATCH = 32
 
 
 @dataclass
@@ -92,19 +95,32 @@ class Pipeline:
         template_digest = hashlib.sha256(f"{identity}\n{template}".encode()).digest()
         key = self.source.key
         grounding = self.config.run.grounding or bool(self.config.run.require_grounding)
-        for batch in self.source.batches(READ_BATCH, limit):
+        size = IMAGE_DOCUMENT_BATCH if self.prompt.renders_pages else READ_BATCH
+        for batch in self.source.batches(size, limit):
             out = []
             for row in batch.to_pylist():
                 k = row.get(key)
                 try:
-                    messages = self.prompt.messages(row, k)
-                    prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
+                    rendered = self.prompt.render(row, k)
+                    prompt_hash, request_hash, chars = fingerprint(
+                        rendered.messages, template_digest, rendered.inputs
+                    )
                 except RowInputError as e:
                     out.append(PreparedRow(k, None, "", None, e))
                     continue
-                texts = self.prompt.texts(row) if grounding else None
+                messages = rendered.messages
+                texts = rendered.texts if grounding else None
                 out.append(
-                    PreparedRow(k, messages, prompt_hash, request_hash, None, chars, texts=texts)
+                    PreparedRow(
+                        k,
+                        messages,
+                        prompt_hash,
+                        request_hash,
+                        None,
+                        chars,
+                        texts=texts,
+                        pages=rendered.pages,
+                    )
                 )
             yield out
 
@@ -124,6 +140,8 @@ class PreparedRow:
     exists: bool = True
     #: the input text the values are grounded in, by column (None: grounding is off)
     texts: dict[str, str] | None = None
+    #: the document pages sent (`_pages`: `invoice_pdf:1-3`), None without documents
+    pages: str | None = None
 
 
 def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:

@@ -57,6 +57,8 @@ class RowResult:
     #: the last reply's generation id and system fingerprint (what answered, for replays)
     generation_id: str | None = None
     system_fingerprint: str | None = None
+    #: prompt.documents: the pages sent, `column:pages` per document (`invoice_pdf:1-3`)
+    pages: str | None = None
 
     @property
     def ok(self) -> bool:

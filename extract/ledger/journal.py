@@ -32,7 +32,7 @@ _PLAIN = (
 #: written before that still replays (its rows are not paid for again)
 _LATER = (
     "confidence", "margins", "min_confidence", "grounding", "ungrounded", "batch_id",
-    "generation_id", "system_fingerprint",
+    "generation_id", "system_fingerprint", "pages",
 )  # fmt: skip
 
 

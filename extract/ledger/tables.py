@@ -64,6 +64,8 @@ PROVENANCE: list[Spec] = [
     Spec("_batch_id", "VARCHAR", lambda r: r.batch_id),
     Spec("_generation_id", "VARCHAR", lambda r: r.generation_id),
     Spec("_system_fingerprint", "VARCHAR", lambda r: r.system_fingerprint),
+    # prompt.documents: the pages sent, `column:pages` per document (`invoice_pdf:1-3`)
+    Spec("_pages", "VARCHAR", lambda r: r.pages),
 ]
 
 ERROR_COLUMNS: list[Spec] = [
@@ -78,6 +80,8 @@ _NOT_CACHED = {
     "_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash",
     # where one answer came from, not the answer: the cache's columns stay as they were
     "_batch_id", "_generation_id", "_system_fingerprint",
+    # the row's input, not the answer (a cached answer takes its row's pages)
+    "_pages",
 }  # fmt: skip
 CACHE_COLUMNS: list[Spec] = [
     Spec("request_hash", "VARCHAR", lambda r: r.request_hash),

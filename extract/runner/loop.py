@@ -112,6 +112,7 @@ class RowLoop:
                     run_id=self.summary.run_id,
                     error_class=f"InternalError.{type(e).__name__}",
                     message=f"{e}\n{traceback.format_exc(limit=5)}",
+                    pages=row.pages,
                 )
             self.accept(result)
         finally:
@@ -134,6 +135,7 @@ class RowLoop:
             return True
         if action == "cached" and known.cached is not None:
             known.cached.prompt_hash = row.prompt_hash
+            known.cached.pages = row.pages
             # A cached answer that misses a value run.require_grounding now asks for is
             # requested again, so that it can be re-asked.
             if self.worker.assessor.regrounded(known.cached, row.texts):

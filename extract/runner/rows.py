@@ -173,6 +173,7 @@ class RowWorker:
             request_hash=row.request_hash,
             run_id=self.run_id,
             replaces=row.exists,
+            pages=row.pages,
         )
         first_turn = messages = row.messages
         chars = row.chars

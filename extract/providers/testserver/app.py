@@ -149,6 +149,8 @@ async def _answer_chat(
         body = json.loads(raw)
     except ValueError:
         return error_response(state, 400, "request body is not valid JSON")
+    if config.record_bodies:
+        state.bodies.append(body)
 
     def new_id(row: bytes) -> str:
         state.generation += 1

@@ -75,6 +75,9 @@ class ServerConfig:
     #: store a new batch, then cut the connection instead of answering (the client must find
     #: the batch through the list endpoint)
     batch_create_drop: bool = False
+    #: keep every chat request body parsed (`ServerThread.bodies()`): what a test asserts was
+    #: sent, e.g. a document's page images
+    record_bodies: bool = False
 
     def __post_init__(self) -> None:
         _check_faults(self.faults)

@@ -105,6 +105,11 @@ class ServerThread:
         result: dict[str, Any] = self._call(self._state.snapshot)
         return result
 
+    def bodies(self) -> list[Any]:
+        """The chat request bodies received since the last reset (with `record_bodies=True`)."""
+        result: list[Any] = self._call(lambda: list(self._state.bodies))
+        return result
+
     def reset(self) -> None:
         """Clear the counters, the seen-body occurrences and the batches."""
         self._call(self._state.reset)
