@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +86,7 @@ class Pipeline:
         body.update(m.extra_body)
         return body
 
-    def rows(self, limit: int | None = None) -> Iterator[list[PreparedRow]]:
+    def rows(self, limit: int | None = None) -> Generator[list[PreparedRow], None, None]:
         """The source's rows, rendered and hashed, a batch at a time."""
         # The endpoint is part of what determines an answer: a mock or local model's outputs must
         # never be served from the cache to a run against the hosted model, or the reverse.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import BatchPending, BudgetExceeded, RunStopped
@@ -180,8 +181,14 @@ class RowLoop:
         #: the batch read last and its ledger look-up, running in the writer's thread while
         #: the next batch is read and rendered here (DuckDB lets go of the GIL)
         ahead: tuple[list[PreparedRow], asyncio.Future[list[Known]]] | None = None
+        # Rows are read and rendered on a thread of their own: a batch of PDF pages to render
+        # or a document URL to fetch takes seconds, during which the event loop must go on
+        # reading answers (or idle timeouts would fire on healthy streams).
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-read")
+        batches = self.pipeline.rows(limit)
+        loop = asyncio.get_running_loop()
         try:
-            for batch in self.pipeline.rows(limit):
+            while (batch := await loop.run_in_executor(reader, next, batches, None)) is not None:
                 if self.only is not None:
                     batch = [r for r in batch if r.key in self.only]
                 last, ahead = ahead, (batch, asyncio.ensure_future(self._known(batch)))
@@ -208,4 +215,7 @@ class RowLoop:
                     for task in tasks:
                         task.cancel()
                 await asyncio.wait(set(tasks))
+            # a batch still being read when the run stopped: it ends before the source closes
+            reader.shutdown(wait=True)
+            batches.close()
             await self.writer.close()
