@@ -16,7 +16,10 @@ from .prompt import Message, Prompt, fingerprint
 from .providers import get_provider
 from .schema import CompiledSchema, compile_schema, load_model, model_columns
 from .sources import Source, open_source
+from .split import Merger, Part, Splitter, input_limit
+from .split.parts import check_column
 from .trust.assess import Assessor
+from .trust.shape import model_shape
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -40,6 +43,10 @@ class Pipeline:
     output: Output
     #: confidence and grounding of each answer
     assessor: Assessor
+    #: how a split row's parts' answers are merged (split.merge, checked against the schema)
+    merger: Merger | None = None
+    #: splits the rows over the input limit (None: no limit applies)
+    splitter: Splitter | None = None
 
     def close(self) -> None:
         self.source.close()
@@ -103,9 +110,21 @@ class Pipeline:
                     continue
                 prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
                 texts = self.prompt.texts(row) if grounding else None
+                parts = None
+                if self.splitter is not None:
+                    try:
+                        parts = self.splitter.parts(row, k, messages, template_digest, texts)
+                    except RowInputError as e:
+                        out.append(PreparedRow(k, None, "", None, e))
+                        continue
+                    if parts is not None:
+                        request_hash = self.splitter.request_hash(parts)
                 out.append(
-                    PreparedRow(k, messages, prompt_hash, request_hash, None, chars, texts=texts)
-                )
+                    PreparedRow(
+                        k, messages, prompt_hash, request_hash, None, chars,
+                        texts=texts, parts=parts,
+                    )
+                )  # fmt: skip
             yield out
 
 
@@ -124,6 +143,9 @@ class PreparedRow:
     exists: bool = True
     #: the input text the values are grounded in, by column (None: grounding is off)
     texts: dict[str, str] | None = None
+    #: a prompt over the input limit, split: one request per part, answers merged (None: one
+    #: request with `messages`)
+    parts: list[Part] | None = None
 
 
 def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
@@ -159,8 +181,19 @@ def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
             logprobs=provider.logprobs,
             before_grammar=provider.logprobs_before_grammar,
         )
+        # long inputs: the merge policies and split.column are checked whether or not a limit
+        # applies, so that a mistake shows before the first long row does
+        merger = Merger(
+            model_shape(compiled.model),
+            config.split.merge,
+            where=f"{config.file}:split.merge",
+            model=compiled.model.__name__,
+        )
+        check_column(config, prompt)
+        limit = input_limit(config, provider)
+        splitter = None if limit is None else Splitter(config, prompt, limit, merger)
     except BaseException:
         source.close()
         raise
     output = open_output(config.output, config.table)
-    return Pipeline(config, provider, source, compiled, prompt, output, assessor)
+    return Pipeline(config, provider, source, compiled, prompt, output, assessor, merger, splitter)

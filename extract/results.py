@@ -57,6 +57,8 @@ class RowResult:
     #: the last reply's generation id and system fingerprint (what answered, for replays)
     generation_id: str | None = None
     system_fingerprint: str | None = None
+    #: the parts a long input was split into (1: not split)
+    parts: int = 1
 
     @property
     def ok(self) -> bool:
