@@ -62,14 +62,20 @@ def _order_key(kind: str) -> Callable[[Any], Any]:
     return lambda v: v
 
 
+def _absent(values: list[Any]) -> Any:
+    """The merge of values none of which is present: an empty list if a part gave one (a
+    required list stays a list), else null."""
+    return next((v for v in values if v is not None), None)
+
+
 def first(values: list[Any]) -> Any:
-    return next((v for v in values if _present(v)), None)
+    return next((v for v in values if _present(v)), _absent(values))
 
 
 def vote(values: list[Any]) -> Any:
     present = [v for v in values if _present(v)]
     if not present:
-        return None
+        return _absent(values)
     counts = Counter(_canonical(v) for v in present)
     top = max(counts.values())
     # the earliest value among the most common: `present` is in part order
@@ -94,7 +100,7 @@ def union(values: list[Any]) -> Any:
 def concat(values: list[Any]) -> Any:
     # distinct values only: the overlap between parts often gives the same sentence twice
     kept = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
-    return "\n".join(kept) if kept else next((v for v in values if v is not None), None)
+    return "\n".join(kept) if kept else _absent(values)
 
 
 def extreme(values: list[Any], kind: str, *, largest: bool) -> Any:

@@ -1,0 +1,354 @@
+"""Long inputs: the splitter, the merge policies, and a split row run end to end against the
+real test server (which answers from the `@field: <JSON>` lines of each part's text, so the
+merged answer shows which part gave what)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import extract
+from extract.config import load_pipeline
+from extract.errors import ConfigError
+from extract.pipeline import prepare
+from extract.providers import get_provider
+from extract.providers.testserver import ServerThread
+from extract.split import Merger, input_limit, split_text, text_units
+from extract.split.chunk import Span
+from extract.split.tokens import tokens
+from extract.trust.shape import model_shape
+
+KEY = "sk-test-secret"
+
+SCHEMA = """\
+import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class Vendor(BaseModel):
+    name: str | None
+    city: str | None
+
+
+class Line(BaseModel):
+    sku: str
+    qty: int
+
+
+class Invoice(BaseModel):
+    number: str | None
+    total: float | None
+    tags: list[str]
+    urgent: bool | None
+    status: Literal["open", "paid"] | None
+    note: str | None
+    vendor: Vendor | None
+    lines: list[Line]
+    first_date: datetime.date | None
+    last_date: datetime.date | None
+"""
+
+PIPELINE = """\
+name: inv
+source: {type: python, key: id}
+schema: m.py:Invoice
+prompt:
+  system: Extract the invoice.
+  user: "Invoice {id}:\\n{text}"
+model:
+  provider: openai
+  base_url: BASE_URL
+  api_key_env: SPLIT_TEST_KEY
+  max_input_tokens: 160
+run: {concurrency: 4, max_attempts: 2, max_retries: 1, backoff_s: 0.001}
+split:
+  overlap_chars: 40
+  merge: {first_date: min, last_date: max, note: concat}
+output: {type: duckdb, path: out/r.duckdb, table: invoices}
+"""
+
+FILLER = "This page goes on with words that carry no field at all, only prose."
+
+PAGES = [
+    '--- page 1 ---\n@number: "INV-7"\n@tags: ["a", "b"]\n@urgent: false\n@status: "open"\n'
+    '@vendor: {"name": "Acme", "city": null}\n@first_date: "2024-03-05"\n'
+    '@note: "see page one"\n' + FILLER + "\n",
+    '--- page 2 ---\n@tags: ["b", "c"]\n@urgent: true\n@status: "paid"\n'
+    '@vendor: {"name": "Other", "city": "Oslo"}\n@lines: [{"sku": "X1", "qty": 2}]\n'
+    '@first_date: "2024-01-02"\n@last_date: "2024-02-01"\n@note: "and page two"\n'
+    + FILLER
+    + "\n",
+    '--- page 3 ---\n@total: 99.5\n@urgent: true\n@status: "open"\n'
+    '@lines: [{"sku": "X1", "qty": 2}, {"sku": "Y2", "qty": 1}]\n@last_date: "2024-04-30"\n'
+    '@note: "see page one"\n' + FILLER + "\n",
+]
+TEXT = "".join(PAGES)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: ServerThread) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPLIT_TEST_KEY", KEY)
+    (tmp_path / "m.py").write_text(SCHEMA)
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE.replace("BASE_URL", server.base_url))
+    server.configure(answer_from_text=True)
+    return path
+
+
+def rows(path: Path, query: str) -> list[dict[str, Any]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        cur = con.execute(query)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+# --------------------------------------------------------------------------- the splitter
+
+
+def texts(text: str, spans: list[Span]) -> list[str]:
+    return [text[s.start : s.end] for s in spans]
+
+
+def test_a_text_that_fits_is_one_part() -> None:
+    assert split_text("short text", 100) == [Span(0, 0, 10)]
+
+
+def test_paragraphs_are_packed_whole_and_blank_lines_dropped() -> None:
+    text = "Alpha one two.\n\nBeta three four five.\n\nGamma six."
+    assert split_text(text, 30) == [Span(0, 0, 14), Span(16, 16, 37), Span(39, 39, 49)]
+    # two paragraphs fit together in 40 units
+    assert texts(text, split_text(text, 40)) == [
+        "Alpha one two.\n\nBeta three four five.",
+        "Gamma six.",
+    ]
+
+
+def test_page_markers_keep_each_page_in_one_part() -> None:
+    text = "--- page 1 ---\nInvoice 1\n\nmore\n--- page 2 ---\nTotal\n--- page 3 ---\nend"
+    # the paragraph break inside page 1 is no cut: the pages are the units
+    assert texts(text, split_text(text, 40)) == [
+        "--- page 1 ---\nInvoice 1\n\nmore",
+        "--- page 2 ---\nTotal",
+        "--- page 3 ---\nend",
+    ]
+    # pages 1 and 2 fit together in 60 units, and page 3 does not join them
+    assert texts(text, split_text(text, 60)) == [
+        "--- page 1 ---\nInvoice 1\n\nmore\n--- page 2 ---\nTotal",
+        "--- page 3 ---\nend",
+    ]
+
+
+def test_a_page_too_long_is_cut_at_its_paragraphs_apart_from_its_neighbours() -> None:
+    text = "--- page 1 ---\nshort\n--- page 2 ---\naaaa bbbb cccc\n\ndddd eeee\n--- page 3 ---\nz"
+    assert texts(text, split_text(text, 35)) == [
+        "--- page 1 ---\nshort",
+        "--- page 2 ---\naaaa bbbb cccc",
+        "dddd eeee",
+        "--- page 3 ---\nz",
+    ]
+
+
+def test_overlap_repeats_the_end_of_the_part_before_from_a_word_start() -> None:
+    text = "Alpha one two.\n\nBeta three four five.\n\nGamma six."
+    spans = split_text(text, 30, overlap_chars=8)
+    assert spans == [Span(0, 0, 14), Span(10, 16, 37), Span(32, 39, 49)]
+    assert texts(text, spans) == [
+        "Alpha one two.",
+        "two.\n\nBeta three four five.",
+        "five.\n\nGamma six.",
+    ]
+    for span in spans:
+        assert text_units(text[span.start : span.end]) <= 30
+
+
+def test_a_single_huge_paragraph_is_cut_at_sentences_then_words() -> None:
+    text = "One two three. Four five six. Seven eight nine ten eleven twelve thirteen."
+    assert texts(text, split_text(text, 30)) == [
+        "One two three. Four five six.",
+        "Seven eight nine ten eleven",
+        "twelve thirteen.",
+    ]
+
+
+def test_a_word_longer_than_the_budget_is_cut_at_characters() -> None:
+    assert texts("x" * 25, split_text("x" * 25, 10)) == ["x" * 10, "x" * 10, "x" * 5]
+    # digits weigh a whole token each (3 units)
+    assert texts("12345678", split_text("12345678", 9)) == ["123", "456", "78"]
+
+
+def test_the_estimate_is_conservative_for_digits_and_non_ascii() -> None:
+    assert text_units("abc") == 3
+    assert text_units("a1") == 4
+    assert text_units("é東") == 6
+    assert tokens(text_units("four")) == 2
+
+
+# --------------------------------------------------------------------------- merge policies
+
+MERGE_SCHEMA = SCHEMA
+
+
+@pytest.fixture
+def invoice_shape(tmp_path: Path) -> Any:
+    (tmp_path / "m2.py").write_text(SCHEMA)
+    from extract.schema import load_model
+
+    return model_shape(load_model("m2.py:Invoice", tmp_path))
+
+
+def merged(shape: Any, policies: dict[str, Any], answers: list[dict[str, Any]]) -> Any:
+    return Merger(shape, policies, where="p.yaml:split.merge", model="Invoice").merge(answers)
+
+
+def blank(**values: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "number": None, "total": None, "tags": [], "urgent": None, "status": None,
+        "note": None, "vendor": None, "lines": [], "first_date": None, "last_date": None,
+    }  # fmt: skip
+    return {**base, **values}
+
+
+def test_default_policies_by_type(invoice_shape: Any) -> None:
+    answers = [
+        blank(number=None, total=3.0, tags=["a", "b"], urgent=False, status="open",
+              vendor={"name": "Acme", "city": None}, note="x"),
+        blank(number="N-2", total=4.0, tags=["b", "c"], urgent=True, status="paid",
+              vendor={"name": "Other", "city": "Oslo"}, lines=[{"sku": "A", "qty": 1}],
+              note="y"),
+        blank(number="N-3", urgent=True, status="paid", vendor=None,
+              lines=[{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]),
+    ]  # fmt: skip
+    assert merged(invoice_shape, {}, answers) == {
+        "number": "N-2",  # first non-null
+        "total": 3.0,  # numbers: first non-null
+        "tags": ["a", "b", "c"],  # lists: union, order kept
+        "urgent": True,  # booleans: vote
+        "status": "paid",  # enums: vote
+        "note": "x",  # strings: first
+        "vendor": {"name": "Acme", "city": "Oslo"},  # nested models: field by field
+        "lines": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}],  # items de-duplicated
+        "first_date": None,
+        "last_date": None,
+    }
+
+
+def test_vote_ties_go_to_the_earliest_part(invoice_shape: Any) -> None:
+    answers = [blank(status="paid"), blank(status="open"), blank(status=None), blank()]
+    assert merged(invoice_shape, {}, answers)["status"] == "paid"
+    answers = [blank(status="open"), blank(status="paid"), blank(status="paid")]
+    assert merged(invoice_shape, {}, answers)["status"] == "paid"
+
+
+def test_min_max_concat_and_first_on_a_model(invoice_shape: Any) -> None:
+    answers = [
+        blank(first_date="2024-03-05", last_date="2024-03-05", total=10.5, note="a",
+              vendor={"name": None, "city": "Rome"}),
+        blank(first_date="2024-01-02", last_date="2024-12-01", total=2.25, note="b"),
+        blank(first_date=None, last_date="2023-01-01", total=None, note="a",
+              vendor={"name": "Z", "city": None}),
+    ]  # fmt: skip
+    policies = {
+        "first_date": "min", "last_date": "max", "total": "max", "note": "concat",
+        "vendor": "first", "tags": "first", "number": "vote",
+    }  # fmt: skip
+    out = merged(invoice_shape, policies, answers)
+    assert out["first_date"] == "2024-01-02"
+    assert out["last_date"] == "2024-12-01"
+    assert out["total"] == 10.5
+    assert out["note"] == "a\nb"  # distinct values, in part order
+    assert out["vendor"] == {"name": None, "city": "Rome"}  # taken whole from one part
+    assert out["tags"] == []
+    assert out["number"] is None
+    out = merged(invoice_shape, {"total": "min"}, answers)
+    assert out["total"] == 2.25
+
+
+def test_min_and_max_order_decimals_and_datetimes_by_value(tmp_path: Path) -> None:
+    (tmp_path / "d.py").write_text(
+        "import datetime, decimal\nfrom pydantic import BaseModel\n"
+        "class D(BaseModel):\n    amount: decimal.Decimal | None\n"
+        "    at: datetime.datetime | None\n"
+    )
+    from extract.schema import load_model
+
+    shape = model_shape(load_model("d.py:D", tmp_path))
+    merger = Merger(shape, {"amount": "max", "at": "min"}, where="w", model="D")
+    answers = [
+        {"amount": "9.50", "at": "2024-01-01T12:00:00+02:00"},
+        {"amount": "10.25", "at": "2024-01-01T11:00:00+00:00"},
+    ]
+    # as text "9.50" > "10.25"; as numbers not. 12:00+02:00 is 10:00 UTC, before 11:00 UTC
+    assert merger.merge(answers) == {"amount": "10.25", "at": "2024-01-01T12:00:00+02:00"}
+
+
+def test_policies_are_checked_against_the_schema(invoice_shape: Any) -> None:
+    bad = {
+        "number": "min",
+        "total": "union",
+        "tags": "concat",
+        "vendor": "max",
+        "lines.sku": "first",
+        "nope": "first",
+        "vendor.zip": "first",
+    }
+    with pytest.raises(ConfigError) as e:
+        Merger(invoice_shape, bad, where="p.yaml:split.merge", model="Invoice")
+    assert e.value.problems == [
+        "p.yaml:split.merge.number: min: needs a number, date or time field; "
+        "the field holds str values",
+        "p.yaml:split.merge.total: union: needs a list; the field holds float values",
+        "p.yaml:split.merge.tags: concat: needs a string field; the field holds a list",
+        "p.yaml:split.merge.vendor: max: needs a number, date or time field; "
+        "the field holds a nested model",
+        "p.yaml:split.merge.lines.sku: is inside the list 'lines', whose items are merged "
+        "whole (set the policy of 'lines') of Invoice",
+        "p.yaml:split.merge.nope: is not a field of Invoice",
+        "p.yaml:split.merge.vendor.zip: is not a field of Invoice",
+    ]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_a_long_text_is_split_requested_per_part_and_merged(
+    pipeline: Path, server: ServerThread
+) -> None:
+    source = [{"id": 1, "text": TEXT}, {"id": 2, "text": PAGES[0]}]
+    summary = extract.run_pipeline(pipeline, source=source)
+    assert (summary.status, summary.rows_ok, summary.rows_failed) == ("completed", 2, 0)
+    # row 1: one request per page (3), row 2 fits in one
+    assert summary.requests == 4
+    stats = server.stats()
+    assert (stats["total_requests"], stats["distinct_bodies"]) == (4, 4)
+    got = rows(
+        Path("out/r.duckdb"),
+        "SELECT id, number, total, tags, urgent, status, note, vendor, lines, first_date, "
+        "last_date, _parts, _requests, _attempts, _prompt_tokens FROM invoices ORDER BY id",
+    )
+    assert got[0] == {
+        "id": 1,
+        "number": "INV-7",
+        "total": 99.5,
+        "tags": ["a", "b", "c"],
+        "urgent": True,
+        "status": "open",
+        "note": "see page one\nand page two",
+        "vendor": {"name": "Acme", "city": "Oslo"},
+        "lines": [{"sku": "X1", "qty": 2}, {"sku": "Y2", "qty": 1}],
+        "first_date": dt.date(2024, 1, 2),
+        "last_date": dt.date(2024, 4, 30),
+        "_parts": 3,
+        "_requests": 3,
+        "_attempts": 1,
+        # usage is summed over the parts: the two rows' tokens are all the server counted
+        "_prompt_tokens": stats["usage"]["prompt_tokens"] - got[1]["_prompt_tokens"],
+    }
+    assert (got[1]["_parts"], got[1]["number"], got[1]["total"]) == (1, "INV-7", None)
