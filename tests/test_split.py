@@ -5,7 +5,6 @@ merged answer shows which part gave what)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +81,7 @@ PAGES = [
     '@note: "see page one"\n' + FILLER + "\n",
     '--- page 2 ---\n@tags: ["b", "c"]\n@urgent: true\n@status: "paid"\n'
     '@vendor: {"name": "Other", "city": "Oslo"}\n@lines: [{"sku": "X1", "qty": 2}]\n'
-    '@first_date: "2024-01-02"\n@last_date: "2024-02-01"\n@note: "and page two"\n'
-    + FILLER
-    + "\n",
+    '@first_date: "2024-01-02"\n@last_date: "2024-02-01"\n@note: "and page two"\n' + FILLER + "\n",
     '--- page 3 ---\n@total: 99.5\n@urgent: true\n@status: "open"\n'
     '@lines: [{"sku": "X1", "qty": 2}, {"sku": "Y2", "qty": 1}]\n@last_date: "2024-04-30"\n'
     '@note: "see page one"\n' + FILLER + "\n",
@@ -352,3 +349,147 @@ def test_a_long_text_is_split_requested_per_part_and_merged(
         "_prompt_tokens": stats["usage"]["prompt_tokens"] - got[1]["_prompt_tokens"],
     }
     assert (got[1]["_parts"], got[1]["number"], got[1]["total"]) == (1, "INV-7", None)
+
+
+def test_a_rerun_pays_nothing_for_a_finished_split_row(
+    pipeline: Path, server: ServerThread
+) -> None:
+    # the key out of the prompt: another row of the same text makes the same requests
+    same = {"prompt.user": "{text}"}
+    first = extract.run_pipeline(pipeline, same, source=[{"id": 1, "text": TEXT}])
+    assert (first.rows_ok, first.requests) == (1, 3)
+    again = extract.run_pipeline(pipeline, same, source=[{"id": 1, "text": TEXT}])
+    assert (again.rows_skipped, again.requests, again.cost_usd) == (1, 0, 0.0)
+    # a new row of the same text is answered from the cache, which holds the merged answer
+    other = extract.run_pipeline(pipeline, same, source=[{"id": 2, "text": TEXT}])
+    assert (other.rows_cached, other.requests) == (1, 0)
+    assert server.stats()["total_requests"] == 3
+    assert rows(Path("out/r.duckdb"), "SELECT parts FROM _extract_cache") == [{"parts": 3}]
+    assert rows(Path("out/r.duckdb"), "SELECT id, _parts, total FROM invoices ORDER BY id") == [
+        {"id": 1, "_parts": 3, "total": 99.5},
+        {"id": 2, "_parts": 3, "total": 99.5},
+    ]
+    # a change to the merge is a change to the answer: requested again
+    changed = extract.run_pipeline(
+        pipeline, {**same, "split.merge": {"total": "min"}}, source=[{"id": 1, "text": TEXT}]
+    )
+    assert (changed.rows_ok, changed.requests) == (1, 3)
+
+
+def test_grounding_offsets_are_offsets_into_the_whole_text(pipeline: Path) -> None:
+    extract.run_pipeline(pipeline, source=[{"id": 1, "text": TEXT}])
+    (got,) = rows(Path("out/r.duckdb"), "SELECT _grounding FROM invoices")
+    g = got["_grounding"]
+    # each value came from one part; its span is where it stands in the original column
+    start = TEXT.index("99.5")
+    assert start > len(PAGES[0]) + len(PAGES[1])  # on page 3, far past its part's own start
+    assert g["total"] == {"status": "exact", "column": "text", "start": start, "end": start + 4}
+    start = TEXT.index("Oslo")
+    assert g["vendor"]["city"] == {
+        "status": "exact",
+        "column": "text",
+        "start": start,
+        "end": start + 4,
+    }
+    start = TEXT.index("Y2")
+    assert g["lines"][1]["sku"] == {
+        "status": "exact",
+        "column": "text",
+        "start": start,
+        "end": start + 2,
+    }
+    assert TEXT[g["number"]["start"] : g["number"]["end"]] == "INV-7"
+
+
+def test_a_failed_part_fails_the_row_with_its_error(pipeline: Path, server: ServerThread) -> None:
+    bad = TEXT.replace('{"sku": "X1", "qty": 2}]\n@first', '{"sku": "X1", "qty": "many"}]\n@first')
+    assert bad != TEXT
+    # part 2: the end of page 1 (the overlap), then page 2 up to its last character
+    assert bad[198:224] == "that carry no field at all" and bad[524] == "\n"
+    assert bad[len(PAGES[0]) : 524] == PAGES[1].replace("2}]", '"many"}]').rstrip()
+    summary = extract.run_pipeline(pipeline, source=[{"id": 1, "text": bad}])
+    assert (summary.rows_ok, summary.rows_failed) == (0, 1)
+    (err,) = rows(
+        Path("out/r.duckdb"),
+        "SELECT _error_class, _message, _parts, _attempts FROM invoices_errors",
+    )
+    assert err == {
+        "_error_class": "InvalidOutput",
+        "_message": "part 2 of 3 (characters 198-524 of column 'text'): the answer does not "
+        "match the schema: lines.0.qty: Input should be a valid integer, unable to parse string "
+        "as an integer",
+        "_parts": 3,
+        "_attempts": 2,
+    }
+
+
+def test_a_row_that_cannot_be_split_small_enough_is_its_error(
+    pipeline: Path, server: ServerThread
+) -> None:
+    source = [{"id": 1, "text": TEXT}, {"id": 2, "text": "short"}, {"id": 3, "text": PAGES[0]}]
+    summary = extract.run_pipeline(pipeline, {"split.max_parts": 2}, source=source)
+    assert (summary.rows_ok, summary.rows_failed, summary.requests) == (2, 1, 2)
+    (err,) = rows(Path("out/r.duckdb"), "SELECT id, _error_class, _message FROM invoices_errors")
+    assert err == {
+        "id": 1,
+        "_error_class": "InputTooLong",
+        "_message": "the prompt is about 308 tokens, over the limit of 160 "
+        "(model.max_input_tokens); column 'text' would need more than split.max_parts (2) "
+        "parts of about 133 tokens",
+    }
+
+
+def test_a_prompt_too_long_without_the_split_column_is_the_rows_error(pipeline: Path) -> None:
+    system = "Extract the invoice. " + "Read every line with care. " * 20
+    summary = extract.run_pipeline(
+        pipeline, {"prompt.system": system}, source=[{"id": 1, "text": TEXT}]
+    )
+    assert (summary.rows_failed, summary.requests) == (1, 0)
+    (err,) = rows(Path("out/r.duckdb"), "SELECT _error_class, _message FROM invoices_errors")
+    assert err == {
+        "_error_class": "InputTooLong",
+        "_message": "the prompt is about 489 tokens, over the limit of 160 "
+        "(model.max_input_tokens); without column 'text' it is still about 208 tokens, which "
+        "leaves no room for that column's text",
+    }
+
+
+def test_config_errors_name_the_file_and_key(pipeline: Path) -> None:
+    def problems(**overrides: Any) -> list[str]:
+        with pytest.raises(ConfigError) as e:
+            prepare(load_pipeline(pipeline, overrides), rows=[{"id": 1, "text": "x"}]).close()
+        return [p.replace(str(pipeline), "p.yaml") for p in e.value.problems]
+
+    assert problems(**{"split.merge": {"tags": "min", "lines": "concat"}}) == [
+        "p.yaml:split.merge.tags: min: needs a number, date or time field; the field holds a list",
+        "p.yaml:split.merge.lines: concat: needs a string field; the field holds a list",
+    ]
+    assert problems(**{"split.column": "subject"}) == [
+        "p.yaml:split.column: 'subject' is not a column the prompt names; it names: id, text"
+    ]
+    assert problems(**{"split.merge": {"tags": "sum"}}) == [
+        "p.yaml:split.merge.tags: Input should be 'first', 'vote', 'union', 'min', 'max' or "
+        "'concat'"
+    ]
+    assert problems(**{"model.max_input_tokens": 10, "split.overlap_chars": -1}) == [
+        "p.yaml:model.max_input_tokens: Input should be greater than or equal to 64",
+        "p.yaml:split.overlap_chars: Input should be greater than or equal to 0",
+    ]
+
+
+def test_the_local_models_limit_is_its_context_less_the_answers_room(pipeline: Path) -> None:
+    def limit(**overrides: Any) -> tuple[int, str] | None:
+        config = load_pipeline(pipeline, {"model.provider": "local", **overrides})
+        found = input_limit(config, get_provider(config))
+        return None if found is None else (found.tokens, found.source)
+
+    assert limit(**{"model.max_input_tokens": None, "model.max_tokens": 256}) == (
+        1760,
+        "the model's context (model.local.context 2048 less 256 for the answer and 32 for the "
+        "chat template)",
+    )
+    # a max_tokens written for a hosted model leaves the input half the window at least
+    assert limit(**{"model.max_input_tokens": None, "model.max_tokens": 4096})[0] == 992  # type: ignore[index]
+    assert limit(**{"model.max_tokens": 256}) == (160, "model.max_input_tokens")
+    config = load_pipeline(pipeline, {"model.max_input_tokens": None})
+    assert input_limit(config, get_provider(config)) is None
