@@ -493,3 +493,46 @@ def test_the_local_models_limit_is_its_context_less_the_answers_room(pipeline: P
     assert limit(**{"model.max_tokens": 256}) == (160, "model.max_input_tokens")
     config = load_pipeline(pipeline, {"model.max_input_tokens": None})
     assert input_limit(config, get_provider(config)) is None
+
+
+def test_a_ledger_written_before_parts_gains_the_columns_in_place(pipeline: Path) -> None:
+    extract.run_pipeline(pipeline, source=[{"id": 1, "text": PAGES[0]}])
+    with duckdb.connect("out/r.duckdb") as con:
+        # the tables as an older version wrote them
+        con.execute("ALTER TABLE invoices DROP COLUMN _parts")
+        con.execute("ALTER TABLE invoices_errors DROP COLUMN _parts")
+        con.execute("ALTER TABLE _extract_cache DROP COLUMN parts")
+    summary = extract.run_pipeline(
+        pipeline, source=[{"id": 1, "text": PAGES[0]}, {"id": 2, "text": TEXT}]
+    )
+    assert (summary.rows_skipped, summary.rows_ok) == (1, 1)
+    db = Path("out/r.duckdb")
+    assert rows(db, "SELECT id, _parts FROM invoices ORDER BY id") == [
+        {"id": 1, "_parts": None},
+        {"id": 2, "_parts": 3},
+    ]
+    assert rows(db, "SELECT parts FROM _extract_cache ORDER BY parts NULLS FIRST") == [
+        {"parts": None},
+        {"parts": 3},
+    ]
+    # extended, not archived out of the way
+    tables = rows(
+        db, "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'inv%'"
+    )
+    assert sorted(t["table_name"] for t in tables) == ["invoices", "invoices_errors"]
+
+
+def test_a_journaled_split_row_keeps_its_parts(tmp_path: Path) -> None:
+    from extract.ledger.journal import Journal
+    from extract.results import RowResult
+    from extract.schema import load_model
+
+    (tmp_path / "m3.py").write_text(SCHEMA)
+    model = load_model("m3.py:Invoice", tmp_path)
+    journal = Journal(tmp_path / "x.duckdb")
+    instance = model.model_validate(blank(number="N-1"))
+    journal.append(RowResult(key=1, prompt_hash="p", instance=instance, parts=4))
+    journal.append(RowResult(key=2, prompt_hash="p", error_class="InputTooLong", message="m"))
+    journal.close()
+    replayed = sorted(journal.replay(model), key=lambda r: r.key)
+    assert [(r.key, r.parts, r.instance) for r in replayed] == [(1, 4, instance), (2, 1, None)]
