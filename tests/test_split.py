@@ -167,10 +167,10 @@ def test_overlap_repeats_the_end_of_the_part_before_from_a_word_start() -> None:
 
 
 def test_a_single_huge_paragraph_is_cut_at_sentences_then_words() -> None:
-    text = "One two three. Four five six. Seven eight nine ten eleven twelve thirteen."
+    text = "one two three. four five six. seven eight nine ten eleven twelve thirteen."
     assert texts(text, split_text(text, 30)) == [
-        "One two three. Four five six.",
-        "Seven eight nine ten eleven",
+        "one two three. four five six.",
+        "seven eight nine ten eleven",
         "twelve thirteen.",
     ]
 
@@ -184,7 +184,9 @@ def test_a_word_longer_than_the_budget_is_cut_at_characters() -> None:
 def test_the_estimate_is_conservative_for_digits_and_non_ascii() -> None:
     assert text_units("abc") == 3
     assert text_units("a1") == 4
+    assert text_units("AB") == 4  # capitals: 2/3 of a token each
     assert text_units("é東") == 6
+    assert text_units("👍") == 6  # an emoji: two tokens
     assert tokens(text_units("four")) == 2
 
 
@@ -433,7 +435,7 @@ def test_a_row_that_cannot_be_split_small_enough_is_its_error(
     assert err == {
         "id": 1,
         "_error_class": "InputTooLong",
-        "_message": "the prompt is about 308 tokens, over the limit of 160 "
+        "_message": "the prompt is about 313 tokens, over the limit of 160 "
         "(model.max_input_tokens); column 'text' would need more than split.max_parts (2) "
         "parts of about 133 tokens",
     }
@@ -448,8 +450,8 @@ def test_a_prompt_too_long_without_the_split_column_is_the_rows_error(pipeline: 
     (err,) = rows(Path("out/r.duckdb"), "SELECT _error_class, _message FROM invoices_errors")
     assert err == {
         "_error_class": "InputTooLong",
-        "_message": "the prompt is about 489 tokens, over the limit of 160 "
-        "(model.max_input_tokens); without column 'text' it is still about 208 tokens, which "
+        "_message": "the prompt is about 500 tokens, over the limit of 160 "
+        "(model.max_input_tokens); without column 'text' it is still about 215 tokens, which "
         "leaves no room for that column's text",
     }
 

@@ -4,13 +4,15 @@ request must stay under.
 The estimate is deliberately high, because a prompt over the limit fails (or is cut) while a
 part smaller than needed only costs one more request. It counts in thirds of a token:
 
-- an ASCII character that is not a digit: 1/3 of a token. English runs about 4 characters a
-  token in the BPE vocabularies of current models (GPT-4o, Llama 3, Qwen 2.5), so 3 leaves a
-  quarter in reserve for names, codes and the runs of spaces of a PDF's text layer;
+- a lower-case ASCII letter, a space or an ASCII punctuation mark: 1/3 of a token. English
+  runs about 4 characters a token in the BPE vocabularies of current models (GPT-4o, Llama 3,
+  Qwen 2.5), so 3 leaves a quarter in reserve for names, codes and typos;
+- a capital letter: 2/3 of a token, since words in capitals split into pieces of two or three
+  letters (`SCHOONMAAK` is five tokens to Qwen);
 - a digit: a whole token. Qwen's tokenizer (the bundled local model's) writes every digit as a
   token of its own, and invoices are full of them;
 - any other character (accented letters, CJK, symbols): a whole token, since CJK text takes
-  about one token a character and a rare symbol can take several bytes' worth.
+  about one token a character; an emoji (outside the Basic Multilingual Plane) two.
 
 Each message adds MESSAGE_OVERHEAD_TOKENS for its chat-template markers. `bench/split_tokens.py`
 compares the estimate with the local model's own token counts.
@@ -42,6 +44,7 @@ MESSAGE_OVERHEAD_TOKENS = 8
 LOCAL_OVERHEAD_TOKENS = 32
 
 _DIGITS = str.maketrans("", "", "0123456789")
+_CAPITALS = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def text_units(text: str) -> int:
@@ -50,9 +53,12 @@ def text_units(text: str) -> int:
     n = len(text)
     if not n:
         return 0
-    heavy = n - len(text.encode("ascii", "ignore"))  # characters outside ASCII
-    heavy += n - len(text.translate(_DIGITS))  # ASCII digits
-    return n + (UNITS_PER_TOKEN - 1) * heavy
+    other = n - len(text.encode("ascii", "ignore"))  # characters outside ASCII
+    # outside the Basic Multilingual Plane (emoji): two code units in UTF-16, often two tokens
+    astral = len(text.encode("utf-16-le")) // 2 - n
+    digits = n - len(text.translate(_DIGITS))
+    capitals = n - len(text.translate(_CAPITALS))
+    return n + 2 * (other + digits) + 3 * astral + capitals
 
 
 def tokens(units: int) -> int:
