@@ -5,6 +5,7 @@ merged answer shows which part gave what)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -538,3 +539,60 @@ def test_a_journaled_split_row_keeps_its_parts(tmp_path: Path) -> None:
     journal.close()
     replayed = sorted(journal.replay(model), key=lambda r: r.key)
     assert [(r.key, r.parts, r.instance) for r in replayed] == [(1, 4, instance), (2, 1, None)]
+
+
+def test_batch_mode_sends_the_parts_in_one_batch_and_merges_the_same_answer(
+    pipeline: Path, server: ServerThread
+) -> None:
+    server.configure(answer_from_text=True, batch_step_s=0.02)
+    batch = {
+        "run.mode": "batch",
+        "model.batch_url": server.base_url + "/batches",
+        "run.batch_poll_s": 0.05,
+    }
+    source = [{"id": 1, "text": TEXT}, {"id": 2, "text": PAGES[0]}]
+    summary = extract.run_pipeline(pipeline, batch, source=source, wait=True)
+    assert (summary.status, summary.rows_ok, summary.requests) == ("completed", 2, 4)
+    stats = server.stats()["batches"]
+    assert (stats["created"], stats["lines_submitted"]) == (1, 4)
+    query = "SELECT id, number, total, tags, note, vendor, lines, _parts FROM invoices ORDER BY id"
+    in_batch = rows(Path("out/r.duckdb"), query)
+    extract.run_pipeline(pipeline, {"output.path": "out/s.duckdb"}, source=source)
+    assert in_batch == rows(Path("out/s.duckdb"), query)
+    assert [r["_parts"] for r in in_batch] == [3, 1]
+
+
+def test_plan_counts_the_input_of_every_part(pipeline: Path) -> None:
+    from extract.plan import make_plan
+    from extract.runner.rows import CHARS_PER_TOKEN
+
+    source = [{"id": 1, "text": TEXT}]
+    with prepare(load_pipeline(pipeline), rows=source) as p:
+        ((row,),) = list(p.rows())
+        assert row.parts is not None and len(row.parts) == 3
+        schema_chars = len(json.dumps(p.compiled.response_format))
+        want = sum((part.chars + schema_chars) // CHARS_PER_TOKEN for part in row.parts)
+    with prepare(load_pipeline(pipeline), rows=source) as p:
+        plan = make_plan(p)
+    assert (plan.rows_todo, plan.input_tokens) == (1, want)
+    # the parts carry the template three times and the overlaps: more than the row alone
+    assert want > (row.chars + schema_chars) // CHARS_PER_TOKEN
+
+
+def test_the_readme_example_is_a_valid_pipeline_section(pipeline: Path) -> None:
+    import yaml
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Long inputs", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    data = yaml.safe_load(block)
+    config = load_pipeline(
+        pipeline,
+        {"model.max_input_tokens": data["model"]["max_input_tokens"], "split": data["split"]},
+    )
+    assert config.model.max_input_tokens == 6000
+    assert config.split.model_dump() == {
+        "column": "text",
+        "overlap_chars": 200,
+        "max_parts": 50,
+        "merge": {"invoice_date": "min", "notes": "concat"},
+    }
