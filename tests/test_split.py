@@ -596,3 +596,66 @@ def test_the_readme_example_is_a_valid_pipeline_section(pipeline: Path) -> None:
         "max_parts": 50,
         "merge": {"invoice_date": "min", "notes": "concat"},
     }
+
+
+LOCAL_SCHEMA = """\
+from pydantic import BaseModel
+
+
+class Attendees(BaseModel):
+    names: list[str]
+"""
+
+LOCAL_PIPELINE = """\
+name: notes
+source: {type: python, key: id}
+schema: a.py:Attendees
+prompt:
+  system: List the full names of the people the notes say attended. Copy each name exactly.
+  user: "Notes:\\n{text}"
+model:
+  provider: local
+  max_tokens: 128
+  local: {context: 512}
+run: {max_attempts: 2}
+output: {type: duckdb, path: out/notes.duckdb, table: notes}
+"""
+
+ATTENDEES = ["Anna Berg", "Tom Walsh", "Maria Lopez", "Kenji Sato"]
+
+
+@pytest.mark.local
+def test_a_long_input_is_split_to_fit_the_local_models_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real local model with a 512-token context: a text of about 1,000 tokens is sent in
+    parts that each fit, instead of one request the server would refuse."""
+    import os
+
+    import extract.providers.local as local
+
+    if local.prepared() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but the local model is not prepared; run make local")
+        pytest.skip("the local model is not prepared; run: make local")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.py").write_text(LOCAL_SCHEMA)
+    (tmp_path / "p.yaml").write_text(LOCAL_PIPELINE)
+    paragraphs = [
+        f"{name} attended the planning meeting and took notes. "
+        + "The discussion went on for a while about the budget, the schedule, the vendors, "
+        "the office move and the travel policy, and nothing was decided. " * 4
+        for name in ATTENDEES
+    ]
+    text = "\n\n".join(paragraphs)
+    assert tokens(text_units(text)) > 512  # the whole text alone is over the context
+    summary = extract.run_pipeline("p.yaml", source=[{"id": 1, "text": text}])
+    assert (summary.rows_ok, summary.rows_failed) == (1, 0)
+    ((got,),) = [
+        rows(Path("out/notes.duckdb"), "SELECT names, _parts, _requests, _prompt_tokens FROM notes")
+    ]
+    # the limit: 512 less 128 for the answer and 32 for the template: 352 tokens a request
+    assert got["_parts"] == 4
+    assert got["_prompt_tokens"] / got["_requests"] <= 352
+    # each part names its one attendee; the union keeps them in the text's order
+    assert got["names"] == ATTENDEES
