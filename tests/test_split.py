@@ -659,3 +659,51 @@ def test_a_long_input_is_split_to_fit_the_local_models_context(
     assert got["_prompt_tokens"] / got["_requests"] <= 352
     # each part names its one attendee; the union keeps them in the text's order
     assert got["names"] == ATTENDEES
+
+
+def test_a_merged_value_keeps_its_parts_grounding_and_confidence(pipeline: Path) -> None:
+    """Each value is grounded where its own part found it (page 3's 99.5, not page 1's), with
+    that part's confidence: the same as the part's text extracted as a row of its own."""
+    text = TEXT.replace(FILLER, "The pallet weighs 99.5 kg. " + FILLER, 1)
+    first, last = text.index("99.5"), text.rindex("99.5")
+    assert first < len(PAGES[0]) < last  # page 1 mentions it; page 3 states it
+    trust = {"run.confidence": True}
+    with prepare(load_pipeline(pipeline, trust), rows=[{"id": 1, "text": text}]) as p:
+        ((row,),) = list(p.rows())
+    assert row.parts is not None and len(row.parts) == 3
+    third = row.parts[2]
+    extract.run_pipeline(pipeline, trust, source=[{"id": 1, "text": text}])
+    alone_db = {**trust, "output.path": "out/alone.duckdb"}
+    piece = text[third.start : third.end]
+    extract.run_pipeline(pipeline, alone_db, source=[{"id": 1, "text": piece}])
+    query = "SELECT _grounding, _confidence, _min_confidence, _ungrounded, _parts FROM invoices"
+    (split,) = rows(Path("out/r.duckdb"), query)
+    (alone,) = rows(Path("out/alone.duckdb"), query)
+    assert (split["_parts"], alone["_parts"]) == (3, 1)
+    assert split["_grounding"]["total"] == {
+        "status": "exact", "column": "text", "start": last, "end": last + 4,
+    }  # fmt: skip
+    assert alone["_grounding"]["total"]["start"] + third.start == last
+    # the same request, the same made-up token probabilities: the part's confidence
+    assert split["_confidence"]["total"] == alone["_confidence"]["total"]
+    assert isinstance(split["_confidence"]["total"], float)
+    # lines: X1 from part 2, Y2 from part 3 (its second item there too)
+    assert split["_confidence"]["lines"][1] == alone["_confidence"]["lines"][1]
+    y2 = text.index("Y2")
+    assert split["_grounding"]["lines"][1]["sku"]["start"] == y2
+    # the note joins two parts' notes: no one part's confidence, and not in the text as a whole
+    assert split["_confidence"]["note"] is None
+    assert split["_grounding"]["note"]["status"] == "none"
+    leaves = [v for v in _floats(split["_confidence"])]
+    assert split["_min_confidence"] == min(leaves)
+    assert split["_ungrounded"] == 1
+
+
+def _floats(tree: Any) -> list[float]:
+    if isinstance(tree, float):
+        return [tree]
+    if isinstance(tree, dict):
+        return [f for v in tree.values() for f in _floats(v)]
+    if isinstance(tree, list):
+        return [f for v in tree for f in _floats(v)]
+    return []

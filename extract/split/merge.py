@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from ..trust.grounding import DATE_KINDS, NUMBER_KINDS
-from ..trust.shape import Fields, Items, Leaf, Shape
+from ..trust.shape import Fields, Items, Leaf, Shape, field_path
 
-__all__ = ["POLICIES", "Merger", "Policy"]
+__all__ = ["POLICIES", "Merger", "Origins", "Policy"]
 
 Policy = Literal["first", "vote", "union", "min", "max", "concat"]
 POLICIES: tuple[Policy, ...] = ("first", "vote", "union", "min", "max", "concat")
@@ -68,45 +68,57 @@ def _absent(values: list[Any]) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def first(values: list[Any]) -> Any:
-    return next((v for v in values if _present(v)), _absent(values))
+# Each policy returns the merged value and the part it was taken from (None: no one part).
 
 
-def vote(values: list[Any]) -> Any:
-    present = [v for v in values if _present(v)]
-    if not present:
-        return _absent(values)
-    counts = Counter(_canonical(v) for v in present)
+def first(values: list[Any]) -> tuple[Any, int | None]:
+    for i, v in enumerate(values):
+        if _present(v):
+            return v, i
+    return _absent(values), None
+
+
+def vote(values: list[Any]) -> tuple[Any, int | None]:
+    keys = [_canonical(v) if _present(v) else None for v in values]
+    counts = Counter(k for k in keys if k is not None)
+    if not counts:
+        return _absent(values), None
     top = max(counts.values())
-    # the earliest value among the most common: `present` is in part order
-    return next(v for v in present if counts[_canonical(v)] == top)
+    # the earliest value among the most common
+    i = next(i for i, k in enumerate(keys) if k is not None and counts[k] == top)
+    return values[i], i
 
 
-def union(values: list[Any]) -> Any:
-    lists = [v for v in values if isinstance(v, list)]
-    if not lists:
-        return None
+def union(values: list[Any]) -> tuple[Any, list[tuple[int, int]]]:
+    """The items, and for each the part and the index there it came from."""
+    if not any(isinstance(v, list) for v in values):
+        return None, []
     seen: set[str] = set()
-    out = []
-    for items in lists:
-        for item in items:
+    out, origins = [], []
+    for i, items in enumerate(values):
+        for k, item in enumerate(items if isinstance(items, list) else ()):
             key = _canonical(item)
             if key not in seen:
                 seen.add(key)
                 out.append(item)
-    return out
+                origins.append((i, k))
+    return out, origins
 
 
-def concat(values: list[Any]) -> Any:
+def concat(values: list[Any]) -> tuple[Any, int | None]:
     # distinct values only: the overlap between parts often gives the same sentence twice
     kept = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
-    return "\n".join(kept) if kept else _absent(values)
+    if not kept:
+        return _absent(values), None
+    if len(kept) == 1:
+        return kept[0], values.index(kept[0])
+    return "\n".join(kept), None
 
 
-def extreme(values: list[Any], kind: str, *, largest: bool) -> Any:
+def extreme(values: list[Any], kind: str, *, largest: bool) -> tuple[Any, int | None]:
     key = _order_key(kind)
-    best, best_key = None, None
-    for v in values:
+    best, best_key, at = None, None, None
+    for i, v in enumerate(values):
         if v is None:
             continue
         try:
@@ -114,8 +126,14 @@ def extreme(values: list[Any], kind: str, *, largest: bool) -> Any:
         except (ValueError, TypeError, InvalidOperation):
             continue  # not comparable: left to validation, which the merged answer meets again
         if best_key is None or (k > best_key if largest else k < best_key):
-            best, best_key = v, k
-    return best
+            best, best_key, at = v, k, i
+    return best, at
+
+
+#: where the merged answer's values came from: a value path (`lines[1]`, `vendor.city`) ->
+#: (part, the path of the same value in that part's answer); a path not listed is under a
+#: listed one, or came from no one part (a `concat` of several)
+Origins = dict[str, tuple[int, str]]
 
 
 class Merger:
@@ -176,29 +194,45 @@ class Merger:
 
     def merge(self, answers: list[Any]) -> Any:
         """The parts' answers (wire form, in part order) merged into one."""
-        return self._merge(self.shape, answers, "")
+        return self.trace(answers)[0]
 
-    def _merge(self, shape: Shape, values: list[Any], path: str) -> Any:
-        policy = self.policy(path, shape)
+    def trace(self, answers: list[Any]) -> tuple[Any, Origins]:
+        """The merged answer and where each of its values came from."""
+        origins: Origins = {}
+        return self._merge(self.shape, answers, "", origins), origins
+
+    def _merge(self, shape: Shape, values: list[Any], path: str, origins: Origins) -> Any:
+        """`values`: the value at `path` in each part's answer, in part order."""
+        policy = self.policy(field_path(path), shape)
         if policy is None:
             assert isinstance(shape, Fields)
-            dicts = [v for v in values if isinstance(v, dict)]
-            if not dicts:
+            if not any(isinstance(v, dict) for v in values):
                 return None
             prefix = f"{path}." if path else ""
             return {
-                k: self._merge(s, [d.get(k) for d in dicts], prefix + k) for k, s in shape.fields
-            }
-        if policy == "first":
-            return first(values)
-        if policy == "vote":
-            return vote(values)
+                k: self._merge(
+                    s, [v.get(k) if isinstance(v, dict) else None for v in values], prefix + k,
+                    origins,
+                )
+                for k, s in shape.fields
+            }  # fmt: skip
         if policy == "union":
-            return union(values)
-        if policy == "concat":
-            return concat(values)
-        assert isinstance(shape, Leaf)
-        return extreme(values, shape.kind, largest=policy == "max")
+            merged, items = union(values)
+            for n, (i, k) in enumerate(items):
+                origins[f"{path}[{n}]"] = (i, f"{path}[{k}]")
+            return merged
+        if policy == "first":
+            merged, at = first(values)
+        elif policy == "vote":
+            merged, at = vote(values)
+        elif policy == "concat":
+            merged, at = concat(values)
+        else:
+            assert isinstance(shape, Leaf)
+            merged, at = extreme(values, shape.kind, largest=policy == "max")
+        if at is not None:
+            origins[path] = (at, path)
+        return merged
 
 
 def _fits(policy: Policy, shape: Shape) -> str:
