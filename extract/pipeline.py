@@ -121,7 +121,8 @@ class Pipeline:
                         request_hash = self.splitter.request_hash(parts)
                 out.append(
                     PreparedRow(
-                        k, messages, prompt_hash, request_hash, None, chars,
+                        # a split row's whole prompt is never sent (its parts are): not kept
+                        k, None if parts else messages, prompt_hash, request_hash, None, chars,
                         texts=texts, parts=parts,
                     )
                 )  # fmt: skip
@@ -143,8 +144,8 @@ class PreparedRow:
     exists: bool = True
     #: the input text the values are grounded in, by column (None: grounding is off)
     texts: dict[str, str] | None = None
-    #: a prompt over the input limit, split: one request per part, answers merged (None: one
-    #: request with `messages`)
+    #: a prompt over the input limit, split: one request per part, answers merged, and
+    #: `messages` None (None: one request with `messages`)
     parts: list[Part] | None = None
 
 
