@@ -707,3 +707,19 @@ def _floats(tree: Any) -> list[float]:
     if isinstance(tree, list):
         return [f for v in tree for f in _floats(v)]
     return []
+
+
+def test_a_401_during_a_split_row_stops_the_run_and_records_nothing_for_it(
+    pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extract.errors import RunStopped
+
+    monkeypatch.setenv("SPLIT_TEST_KEY", "sk-wrong")
+    with pytest.raises(RunStopped):
+        extract.run_pipeline(pipeline, source=[{"id": 1, "text": TEXT}])
+    db = Path("out/r.duckdb")
+    assert rows(db, "SELECT count(*) AS n FROM invoices") == [{"n": 0}]
+    assert rows(db, "SELECT count(*) AS n FROM invoices_errors") == [{"n": 0}]
+    assert rows(db, "SELECT status, rows_ok, rows_failed FROM _extract_runs") == [
+        {"status": "stopped", "rows_ok": 0, "rows_failed": 0}
+    ]

@@ -196,8 +196,9 @@ class RowWorker:
         ]  # fmt: skip
         pending: set[asyncio.Task[RowResult]] = set(tasks)
         batched: BatchPending | None = None
+        failed = False
         try:
-            while pending:
+            while pending and not failed:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     e = task.exception()
@@ -205,19 +206,16 @@ class RowWorker:
                         # the other parts still go into their batches: a later run collects all
                         batched = e
                     elif e is not None:
-                        raise e
+                        raise e  # 401/402, the budget: the row is left for the next run
                     elif not task.result().ok:
-                        # the row has failed: the parts still out would be paid for nothing
-                        pending, cancel = set(), pending
-                        for t in cancel:
-                            t.cancel()
-                        await asyncio.gather(*cancel, return_exceptions=True)
+                        failed = True
         finally:
+            # a failed part fails the row: the parts still out would be paid for nothing
             for t in pending:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        if batched is not None:
+        if batched is not None and not failed:
             raise batched
         answers = [
             t.result() if t.done() and not t.cancelled() and t.exception() is None else None
