@@ -114,6 +114,14 @@ class Splitter:
         for i, span in enumerate(spans, 1):
             piece = text[span.start : span.end]
             part_messages = self.prompt.messages({**row, column: piece}, key)
+            if message_units(part_messages) > limit.units:
+                # only a budget smaller than one character can get here
+                raise InputTooLong(
+                    f"{over}; column {column!r} cannot be cut into parts that fit",
+                    row_key=key,
+                    tokens=tokens(units),
+                    limit=limit.tokens,
+                )
             prompt_hash, request_hash, chars = fingerprint(part_messages, template_digest)
             part_texts = None if texts is None else {**texts, column: piece}
             parts.append(
