@@ -723,3 +723,24 @@ def test_a_401_during_a_split_row_stops_the_run_and_records_nothing_for_it(
     assert rows(db, "SELECT status, rows_ok, rows_failed FROM _extract_runs") == [
         {"status": "stopped", "rows_ok": 0, "rows_failed": 0}
     ]
+
+
+def test_a_merged_answer_that_does_not_validate_is_merge_failed(pipeline: Path) -> None:
+    # each part gives two tags; their union, three, is more than the schema allows
+    schema = SCHEMA.replace(
+        "from pydantic import BaseModel", "from pydantic import BaseModel, Field"
+    )
+    Path("m.py").write_text(
+        schema.replace("tags: list[str]", "tags: list[str] = Field(max_length=2)")
+    )
+    summary = extract.run_pipeline(pipeline, source=[{"id": 1, "text": TEXT}])
+    assert (summary.rows_ok, summary.rows_failed, summary.requests) == (0, 1, 3)
+    (err,) = rows(
+        Path("out/r.duckdb"), "SELECT _error_class, _message, _raw_output FROM invoices_errors"
+    )
+    assert err["_error_class"] == "MergeFailed"
+    assert err["_message"] == (
+        "the merged answer of 3 parts does not validate: tags: List should have at most 2 items "
+        "after validation, not 3"
+    )
+    assert json.loads(err["_raw_output"])["tags"] == ["a", "b", "c"]
