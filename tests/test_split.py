@@ -367,16 +367,18 @@ def test_a_rerun_pays_nothing_for_a_finished_split_row(
     other = extract.run_pipeline(pipeline, same, source=[{"id": 2, "text": TEXT}])
     assert (other.rows_cached, other.requests) == (1, 0)
     assert server.stats()["total_requests"] == 3
-    assert rows(Path("out/r.duckdb"), "SELECT parts FROM _extract_cache") == [{"parts": 3}]
+    # the merged answer under the row's hash, and each part's answer under its own
+    cached = "SELECT parts, count(*) AS n FROM _extract_cache GROUP BY parts ORDER BY parts"
+    assert rows(Path("out/r.duckdb"), cached) == [{"parts": 1, "n": 3}, {"parts": 3, "n": 1}]
     assert rows(Path("out/r.duckdb"), "SELECT id, _parts, total FROM invoices ORDER BY id") == [
         {"id": 1, "_parts": 3, "total": 99.5},
         {"id": 2, "_parts": 3, "total": 99.5},
     ]
-    # a change to the merge is a change to the answer: requested again
+    # a change to the merge is a new answer (the row's hash changes), from the parts' cache
     changed = extract.run_pipeline(
         pipeline, {**same, "split.merge": {"total": "min"}}, source=[{"id": 1, "text": TEXT}]
     )
-    assert (changed.rows_ok, changed.requests) == (1, 3)
+    assert (changed.rows_ok, changed.rows_cached, changed.requests) == (1, 0, 0)
 
 
 def test_grounding_offsets_are_offsets_into_the_whole_text(pipeline: Path) -> None:
@@ -514,9 +516,11 @@ def test_a_ledger_written_before_parts_gains_the_columns_in_place(pipeline: Path
         {"id": 1, "_parts": None},
         {"id": 2, "_parts": 3},
     ]
-    assert rows(db, "SELECT parts FROM _extract_cache ORDER BY parts NULLS FIRST") == [
-        {"parts": None},
-        {"parts": 3},
+    cached = "SELECT parts, count(*) AS n FROM _extract_cache GROUP BY parts ORDER BY parts"
+    assert rows(db, cached) == [
+        {"parts": 1, "n": 3},  # row 2's parts
+        {"parts": 3, "n": 1},  # row 2
+        {"parts": None, "n": 1},  # row 1, cached before the column came in
     ]
     # extended, not archived out of the way
     tables = rows(
@@ -744,3 +748,35 @@ def test_a_merged_answer_that_does_not_validate_is_merge_failed(pipeline: Path) 
         "after validation, not 3"
     )
     assert json.loads(err["_raw_output"])["tags"] == ["a", "b", "c"]
+
+
+def test_parts_answered_before_are_not_paid_for_again(pipeline: Path, server: ServerThread) -> None:
+    bad = TEXT.replace('{"sku": "X1", "qty": 2}]\n@first', '{"sku": "X1", "qty": "many"}]\n@first')
+    first = extract.run_pipeline(pipeline, source=[{"id": 1, "text": bad}])
+    # part 2 is asked twice and fails; parts 1 and 3 are answered and cached all the same
+    assert (first.rows_failed, first.requests) == (1, 4)
+    db = Path("out/r.duckdb")
+    assert rows(db, "SELECT count(*) AS n, max(parts) AS parts FROM _extract_cache") == [
+        {"n": 2, "parts": 1}
+    ]
+    retried = extract.run_pipeline(pipeline, source=[{"id": 1, "text": bad}], retry_errors=True)
+    assert (retried.rows_failed, retried.requests) == (1, 2)  # part 2 only
+    (err,) = rows(db, "SELECT _requests, _attempts, _message FROM invoices_errors")
+    assert (err["_requests"], err["_attempts"]) == (2, 2)
+    assert err["_message"].startswith("part 2 of 3 (characters 198-524 of column 'text'): ")
+    # a changed merge asks nothing: every part's answer is in the cache
+    good = extract.run_pipeline(pipeline, source=[{"id": 2, "text": TEXT}])
+    assert (good.rows_ok, good.requests) == (1, 3)
+    changed = extract.run_pipeline(
+        pipeline,
+        {"split.merge": {"total": "min", "note": "first"}},
+        source=[{"id": 2, "text": TEXT}],
+    )
+    assert (changed.rows_ok, changed.requests, changed.rows_cached) == (1, 0, 0)
+    assert server.stats()["total_requests"] == 4 + 2 + 3
+    assert rows(db, "SELECT note, total, _parts, _requests, _cost_usd FROM invoices") == [
+        {"note": "see page one", "total": 99.5, "_parts": 3, "_requests": 0, "_cost_usd": 0.0}
+    ]
+    # --full-refresh asks again
+    fresh = extract.run_pipeline(pipeline, source=[{"id": 2, "text": TEXT}], full_refresh=True)
+    assert fresh.requests == 3

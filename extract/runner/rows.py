@@ -183,8 +183,16 @@ class RowWorker:
         assert row.parts is not None and row.request_hash is not None and self.merger is not None
         started = time.perf_counter()
         parts = row.parts
-        tasks = [
-            asyncio.create_task(
+        # a part answered before is taken from the cache (grounded again in its own text),
+        # unless a value run.require_grounding asks for is not there
+        cached = [
+            p.cached
+            if p.cached is not None and self.assessor.regrounded(p.cached, p.texts)
+            else None
+            for p in parts
+        ]
+        tasks = {
+            i: asyncio.create_task(
                 self._one(
                     PreparedRow(
                         row.key, p.messages, p.prompt_hash, p.request_hash, None, p.chars,
@@ -192,9 +200,10 @@ class RowWorker:
                     )
                 )
             )
-            for p in parts
-        ]  # fmt: skip
-        pending: set[asyncio.Task[RowResult]] = set(tasks)
+            for i, p in enumerate(parts)
+            if cached[i] is None
+        }  # fmt: skip
+        pending: set[asyncio.Task[RowResult]] = set(tasks.values())
         batched: BatchPending | None = None
         failed = False
         try:
@@ -218,8 +227,12 @@ class RowWorker:
         if batched is not None and not failed:
             raise batched
         answers = [
-            t.result() if t.done() and not t.cancelled() and t.exception() is None else None
-            for t in tasks
+            cached[i]
+            if i not in tasks
+            else tasks[i].result()
+            if tasks[i].done() and not tasks[i].cancelled() and tasks[i].exception() is None
+            else None
+            for i in range(len(parts))
         ]
         result = RowResult(
             key=row.key,

@@ -48,10 +48,14 @@ def combine(
     n = len(parts)
     result.parts = n
     done = [a for a in answers if a is not None]
-    for a in done:
+    # what this run paid for (a part from the cache cost nothing now), and what it may cache
+    result.part_answers = [a for a in done if not a.from_cache]
+    for a in result.part_answers:
         result.usage.add(a.usage)
         result.requests += a.requests
         result.attempts = max(result.attempts, a.attempts)
+    if done and not result.part_answers:
+        result.usage.cost_usd = 0.0  # every part from the cache: nothing was paid
     if done:
         last = done[-1]
         for name in ("model", "provider", "finish_reason", "batch_id", "generation_id"):

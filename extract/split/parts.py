@@ -14,6 +14,7 @@ from typing import Any
 from ..config import PipelineConfig
 from ..errors import ConfigError, InputTooLong
 from ..prompt import Message, Prompt, fingerprint
+from ..results import RowResult
 from .chunk import TooManyParts, split_text
 from .merge import Merger
 from .tokens import InputLimit, message_units, tokens
@@ -35,6 +36,8 @@ class Part:
     chars: int
     #: the row's texts with the split column replaced by this part (None: grounding is off)
     texts: dict[str, str] | None
+    #: this part's answer from the response cache (set by the row loop's look-up)
+    cached: RowResult | None = None
 
 
 def _text(value: Any) -> str:
