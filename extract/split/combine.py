@@ -1,7 +1,9 @@
 """A split row's parts' results joined into the row's one RowResult.
 
-Requests and usage are summed over the parts; `_attempts` is the most any part took (a part's
-re-asks are its own); the model, provider and ids are the last part's. If a part failed, the row
+Requests and usage are summed over the parts this run asked (a part answered from the cache
+costs nothing); `_attempts` is the most any of them took (a part's re-asks are its own); the
+model, provider and ids are the last part's. The parts asked are kept on the result
+(`part_answers`), so that the ledger caches their answers too. If a part failed, the row
 fails with that part's error, its message saying which part. Otherwise the parts' answers are
 merged (merge.py) and the merged answer must validate against the schema again.
 
