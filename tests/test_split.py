@@ -780,3 +780,29 @@ def test_parts_answered_before_are_not_paid_for_again(pipeline: Path, server: Se
     # --full-refresh asks again
     fresh = extract.run_pipeline(pipeline, source=[{"id": 2, "text": TEXT}], full_refresh=True)
     assert fresh.requests == 3
+
+
+def test_fifty_pages_are_extracted_by_pages_and_every_pages_items_kept(
+    pipeline: Path, server: ServerThread
+) -> None:
+    pages = [f'--- page {n} ---\n@tags: ["p{n}"]\n' + (FILLER + "\n") * 3 for n in range(1, 51)]
+    text = "".join(pages)
+    summary = extract.run_pipeline(
+        pipeline, {"model.max_input_tokens": 600}, source=[{"id": 1, "text": text}]
+    )
+    with prepare(
+        load_pipeline(pipeline, {"model.max_input_tokens": 600}), rows=[{"id": 1, "text": text}]
+    ) as p:
+        ((row,),) = list(p.rows())
+    assert row.parts is not None
+    starts = [text.index(f"--- page {n} ---") for n in range(1, 51)]
+    # six whole pages a part (about 81 tokens each, under 600 less the prompt and the room kept
+    # for the overlap), each part after the first opening with the end of the page before
+    cores = [text.index("--- page", part.start) for part in row.parts]
+    assert cores == starts[::6]
+    assert [part.end for part in row.parts] == [s - 1 for s in starts[6::6]] + [len(text) - 1]
+    assert all(part.start < core for part, core in zip(row.parts[1:], cores[1:], strict=True))
+    n = len(row.parts)
+    assert (n, summary.rows_ok, summary.requests) == (9, 1, 9)
+    (got,) = rows(Path("out/r.duckdb"), "SELECT tags, _parts FROM invoices")
+    assert got == {"tags": [f"p{i}" for i in range(1, 51)], "_parts": n}
