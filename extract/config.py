@@ -39,6 +39,7 @@ __all__ = [
     "PromptConfig",
     "RunConfig",
     "SourceConfig",
+    "SplitConfig",
     "load_pipeline",
     "parse_override",
 ]
@@ -215,6 +216,9 @@ class ModelConfig(_Strict):
     path: Path | None = None
     #: provider local: options of the llama-server that extract starts
     local: LocalServerConfig = Field(default_factory=LocalServerConfig)
+    #: the most input tokens (estimated) one request may carry; a longer row is split (see
+    #: `split`). null: no limit, except the local model's context (extract/split/tokens.py)
+    max_input_tokens: int | None = Field(default=None, ge=64)
 
     @model_validator(mode="after")
     def _check_local(self) -> ModelConfig:
@@ -281,6 +285,24 @@ class RunConfig(_Strict):
     batch_reask: Literal["batch", "sync"] = "batch"
 
 
+#: how the parts' answers of a split row are merged, per field (extract/split/merge.py)
+MergePolicy = Literal["first", "vote", "union", "min", "max", "concat"]
+
+
+class SplitConfig(_Strict):
+    """How a row whose prompt is over `model.max_input_tokens` is split, and its parts merged."""
+
+    #: the column cut into parts; null: the longest text column the prompt names, per row
+    column: str | None = None
+    #: characters of the previous part that each part repeats at its start
+    overlap_chars: int = Field(default=200, ge=0, le=100_000)
+    #: a row that needs more parts than this is that row's error
+    max_parts: int = Field(default=50, ge=1, le=10_000)
+    #: per field (a dotted path such as `vendor.name`): how the parts' values are merged;
+    #: unset, the policy follows the field's type
+    merge: dict[str, MergePolicy] = Field(default_factory=dict)
+
+
 class OutputConfig(_Strict):
     type: Literal["duckdb", "parquet", "csv"] = "duckdb"
     path: Path
@@ -344,6 +366,8 @@ class PipelineConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig
+    #: long inputs: how a row over model.max_input_tokens is split and its parts merged
+    split: SplitConfig = Field(default_factory=SplitConfig)
     #: `extract eval`'s section; excluded from config_hash, since it does not shape a run
     evaluation: EvalConfig | None = Field(default=None, alias="eval", exclude=True)
 

@@ -16,7 +16,10 @@ from .prompt import Message, Prompt, fingerprint
 from .providers import get_provider
 from .schema import CompiledSchema, compile_schema, load_model, model_columns
 from .sources import Source, open_source
+from .split import Merger, Part, Splitter, input_limit
+from .split.parts import check_column
 from .trust.assess import Assessor
+from .trust.shape import model_shape
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -43,6 +46,10 @@ class Pipeline:
     output: Output
     #: confidence and grounding of each answer
     assessor: Assessor
+    #: how a split row's parts' answers are merged (split.merge, checked against the schema)
+    merger: Merger | None = None
+    #: splits the rows over the input limit (None: no limit applies)
+    splitter: Splitter | None = None
 
     def close(self) -> None:
         self.source.close()
@@ -110,18 +117,22 @@ class Pipeline:
                     continue
                 messages = rendered.messages
                 texts = rendered.texts if grounding else None
+                parts = None
+                if self.splitter is not None:
+                    try:
+                        parts = self.splitter.parts(rendered, k, template_digest, texts)
+                    except RowInputError as e:
+                        out.append(PreparedRow(k, None, "", None, e))
+                        continue
+                    if parts is not None:
+                        request_hash = self.splitter.request_hash(parts)
                 out.append(
                     PreparedRow(
-                        k,
-                        messages,
-                        prompt_hash,
-                        request_hash,
-                        None,
-                        chars,
-                        texts=texts,
-                        pages=rendered.pages,
+                        # a split row's whole prompt is never sent (its parts are): not kept
+                        k, None if parts else messages, prompt_hash, request_hash, None, chars,
+                        texts=texts, parts=parts, pages=rendered.pages,
                     )
-                )
+                )  # fmt: skip
             yield out
 
 
@@ -142,6 +153,9 @@ class PreparedRow:
     texts: dict[str, str] | None = None
     #: the document pages sent (`_pages`: `invoice_pdf:1-3`), None without documents
     pages: str | None = None
+    #: a prompt over the input limit, split: one request per part, answers merged, and
+    #: `messages` None (None: one request with `messages`)
+    parts: list[Part] | None = None
 
 
 def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
@@ -177,8 +191,19 @@ def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
             logprobs=provider.logprobs,
             before_grammar=provider.logprobs_before_grammar,
         )
+        # long inputs: the merge policies and split.column are checked whether or not a limit
+        # applies, so that a mistake shows before the first long row does
+        merger = Merger(
+            model_shape(compiled.model),
+            config.split.merge,
+            where=f"{config.file}:split.merge",
+            model=compiled.model.__name__,
+        )
+        check_column(config, prompt)
+        limit = input_limit(config, provider)
+        splitter = None if limit is None else Splitter(config, prompt, limit, merger)
     except BaseException:
         source.close()
         raise
     output = open_output(config.output, config.table)
-    return Pipeline(config, provider, source, compiled, prompt, output, assessor)
+    return Pipeline(config, provider, source, compiled, prompt, output, assessor, merger, splitter)

@@ -12,6 +12,7 @@ DocumentError.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import string
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ class Rendered:
     pages: str | None = None
     #: the documents' digests, hashed with the messages (b"": no documents)
     inputs: bytes = b""
+    #: the row as the templates saw it (a document column holds its text) and the image URLs
+    #: sent after the text: what `Prompt.compose` renders a part of a split row from
+    view: dict[str, Any] = dataclasses.field(default_factory=dict)
+    urls: list[str] = dataclasses.field(default_factory=list)
 
 
 class Prompt:
@@ -220,28 +225,36 @@ class Prompt:
         if self.documents is not None:
             docs = self.documents.read(row, key)
             view = self._view(row, docs)
+        found = [self._image_url(row.get(col), col, key) for col in self.images]
+        urls = [u for u in found if u]
+        for doc in docs:
+            urls.extend(doc.images)
+        out = self.compose(view, urls)
+        if not docs:
+            return Rendered(out, self._texts(view), view=view, urls=urls)
+        return Rendered(
+            out,
+            self._texts(view),
+            pages="; ".join(d.provenance for d in docs),
+            inputs=b"".join(d.digest for d in docs),
+            view=view,
+            urls=urls,
+        )
+
+    def compose(self, view: dict[str, Any], urls: list[str]) -> list[Message]:
+        """The messages of a row as the templates see it (`Rendered.view`), with the image
+        URLs after the text."""
         out: list[Message] = []
         if self.system is not None:
             out.append({"role": "system", "content": self.system.render(view)})
         text = self.user.render(view)
-        urls = [self._image_url(row.get(col), col, key) for col in self.images]
-        urls = [u for u in urls if u]
-        for doc in docs:
-            urls.extend(doc.images)
         if urls:
             parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
             parts.extend({"type": "image_url", "image_url": {"url": u}} for u in urls)
             out.append({"role": "user", "content": parts})
         else:
             out.append({"role": "user", "content": text})
-        if not docs:
-            return Rendered(out, self._texts(view))
-        return Rendered(
-            out,
-            self._texts(view),
-            pages="; ".join(d.provenance for d in docs),
-            inputs=b"".join(d.digest for d in docs),
-        )
+        return out
 
     def _image_url(self, value: Any, column: str, key: Any) -> str | None:
         if value is None or (isinstance(value, str) and not value.strip()):

@@ -541,19 +541,20 @@ def test_a_table_written_before_documents_gains_pages_in_place(
     db = tmp_path / "out.duckdb"
     con = duckdb.connect(str(db))
     try:
-        # as a version before `_pages` wrote them, with one row answered then
+        # as a version before `_pages` (and `_parts`) wrote them, with one row answered then
         for table in ("docs", "docs_errors"):
             con.execute(f"ALTER TABLE {table} DROP COLUMN _pages")
+            con.execute(f"ALTER TABLE {table} DROP COLUMN _parts")
         con.execute("DELETE FROM docs WHERE id = 2")
     finally:
         con.close()
     s = extract.run_pipeline(p)
     assert (s.rows_ok, s.rows_skipped, s.rows_cached) == (0, 1, 1)
     columns = [r[0] for r in query(db, "select column_name from (describe docs)")]
-    assert columns[-2:] == ["_system_fingerprint", "_pages"]
+    assert columns[-3:] == ["_system_fingerprint", "_pages", "_parts"]
     assert query(db, "select id, _pages from docs order by id") == [(1, None), (2, "doc:1")]
     errors = [r[0] for r in query(db, "select column_name from (describe docs_errors)")]
-    assert errors[-1] == "_pages"
+    assert errors[-2:] == ["_pages", "_parts"]
 
 
 # ------------------------------------------------------------------ on the local model
@@ -613,3 +614,31 @@ def test_a_huge_page_is_rendered_within_the_pixel_cap(monkeypatch: pytest.Monkey
     w, h = png_size("data:image/png;base64," + base64.b64encode(png).decode())
     # A4 at 600 dpi would be 4961 x 7016; the cap keeps its shape at about 100,000 pixels
     assert (w, h) == (266, 377)
+
+
+def test_a_long_pdf_is_split_at_its_pages_and_merged(
+    tmp_path: Path, server: ServerThread, key: None
+) -> None:
+    # six pages of filler, the title on page 1 and the total on page 5: over the input limit,
+    # the document's text is cut at its page markers and each part keeps whole pages
+    filler = [f"Line {n} of the terms and conditions, kept for the record." for n in range(6)]
+    pages = [[*filler] for _ in range(6)]
+    pages[0].insert(0, '@title: "Alpha invoice"')
+    pages[4].insert(0, "@total: 42.5")
+    p = setup(tmp_path, server, {"long.pdf": pdf(pages)})
+    server.configure(answer_from_text=True, record_bodies=True)
+    s = extract.run_pipeline(p, {"model.max_input_tokens": 400})
+    assert (s.rows_ok, s.rows_failed) == (1, 0)
+    [(title, total, parts, sent)] = query(
+        tmp_path / "out.duckdb", "select title, total, _parts, _pages from docs"
+    )
+    assert (title, total, sent) == ("Alpha invoice", 42.5, "doc:1-6")
+    assert parts == s.requests > 1
+    seen: list[int] = []
+    for body in server.bodies():
+        text = user_content(body).split("\n", 1)[1]
+        assert text.startswith("--- page ")  # a part begins at a page, never inside one
+        numbers = [n for n, _ in split_pages(text)]
+        assert numbers == list(range(numbers[0], numbers[-1] + 1))
+        seen.extend(numbers)
+    assert sorted(set(seen)) == [1, 2, 3, 4, 5, 6]

@@ -197,6 +197,8 @@ class Ledger:
         ok = [r for r in results if r.instance is not None]
         failed = [r for r in results if r.instance is None]
         fresh = [r for r in ok if not r.from_cache]
+        # a split row's parts are cached too, whether the row validated or not
+        fresh += [p for r in results for p in r.part_answers if p.ok and not p.from_cache]
         k = ident(self.key)
         try:
             self.con.execute("BEGIN")

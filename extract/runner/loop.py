@@ -126,6 +126,27 @@ class RowLoop:
             self.ledger.reader.lookup, [r.key for r in batch], [r.request_hash for r in batch]
         )
 
+    async def _known_parts(self, batch: list[PreparedRow], states: list[Known]) -> None:
+        """The cached answers of the parts of split rows that are to be requested: a part
+        answered before (the row failed in another part, or its merge changed) is not paid for
+        again."""
+        if self.full_refresh or self.ledger.empty:
+            return
+        parts = [
+            (row.key, part)
+            for row, known in zip(batch, states, strict=True)
+            if row.parts
+            and classify(known, full_refresh=False, retry_errors=self.retry_errors) == "todo"
+            for part in row.parts
+        ]
+        if not parts:
+            return
+        found = await self.writer.in_thread(
+            self.ledger.reader.lookup, [k for k, _ in parts], [p.request_hash for _, p in parts]
+        )
+        for (_, part), known in zip(parts, found, strict=True):
+            part.cached = known.cached
+
     def _settle(self, row: PreparedRow, known: Known) -> bool:
         """Settle a row without a request if it can be; True when it was."""
         action = classify(known, full_refresh=self.full_refresh, retry_errors=self.retry_errors)
@@ -161,6 +182,7 @@ class RowLoop:
     ) -> bool:
         """Settle or start every row of a batch; False when the run was halted."""
         states = await looked_up
+        await self._known_parts(batch, states)
         await self.writer.drain(2)
         for row, known in zip(batch, states, strict=True):
             if self._settle(row, known):

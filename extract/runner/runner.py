@@ -227,6 +227,7 @@ def run(
                     reasoning_details=provider.reasoning_details,
                     run_id=summary.run_id,
                     assessor=pipeline.assessor,
+                    merger=pipeline.merger,
                     reask_transport=reask,
                     rate=RateLimit(
                         cfg.run.rate_limit.requests_per_minute, cfg.run.rate_limit.tokens_per_minute

@@ -54,6 +54,9 @@ class ServerConfig:
     system_fingerprint: str | None = "fp_extract_test"
     #: the share of rows answered other than before, as if the model had changed (for replays)
     drift: float = 0
+    #: answer with the values the first user message gives in `@field: <JSON>` lines (see
+    #: fromtext.py), so that an answer shows which text it came from
+    answer_from_text: bool = False
     #: answer 429 at once to a request beyond this many in flight (a provider's hidden cap)
     max_concurrency: int | None = None
     #: `stream: true`: pause this long halfway through the first stream of each body (a stall
