@@ -1,7 +1,7 @@
 """An incremental run over a large output: the first run of N rows, then the same pipeline after
 1% of the rows changed, timed against each other.
 
-    .venv/bin/python bench/incremental.py [--rows 100000] [--changed 0.01]
+    .venv/bin/python bench/incremental.py [--rows 1000000] [--changed 0.01]
 
 The test server runs in its own process with no latency; the output is a DuckDB file. The
 second run must read, render and hash every source row (that is how it knows what changed), look
@@ -48,7 +48,7 @@ def write_rows(path: Path, n: int, changed: set[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--changed", type=float, default=0.01)
     args = parser.parse_args()
     process, base_url = start_subprocess(ServerConfig())

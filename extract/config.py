@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
 __all__ = [
+    "DocumentColumn",
+    "DocumentOptions",
     "EvalConfig",
     "EvalFieldConfig",
     "LocalServerConfig",
@@ -30,6 +39,7 @@ __all__ = [
     "PromptConfig",
     "RunConfig",
     "SourceConfig",
+    "SplitConfig",
     "load_pipeline",
     "parse_override",
 ]
@@ -74,12 +84,78 @@ class SourceConfig(_Strict):
         return self
 
 
+#: how a document column reaches the model: its text layer, its pages as images, or both
+DocumentMode = Literal["text", "images", "both"]
+
+
+def _check_pages(value: str | int | None) -> str | None:
+    """A page selection as written (`1-3`, `2,5-7`, `all`), checked; None stays None."""
+    if value is None:
+        return None
+    from .documents.pages import PageSelection
+
+    return str(PageSelection.parse(value))
+
+
+class DocumentOptions(_Strict):
+    """How document columns are read unless a column says otherwise (prompt.document_defaults)."""
+
+    as_: DocumentMode = Field(default="text", alias="as")
+    #: `all`, or 1-based pages and ranges: `1-3`, `2,5-7`
+    pages: str = "all"
+    #: resolution of the page images (as: images | both)
+    dpi: int = Field(default=100, ge=36, le=600)
+
+    @field_validator("pages", mode="before")
+    @classmethod
+    def _pages(cls, value: Any) -> Any:
+        return _check_pages(value) if isinstance(value, str | int) else value
+
+
+class DocumentColumn(_Strict):
+    """A column of prompt.documents: a PDF's path, http(s) URL or bytes; unset options come
+    from prompt.document_defaults."""
+
+    column: str
+    as_: DocumentMode | None = Field(default=None, alias="as")
+    pages: str | None = None
+    dpi: int | None = Field(default=None, ge=36, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        # `documents: [invoice_pdf]`: a bare name is a column with the defaults
+        return {"column": data} if isinstance(data, str) else data
+
+    @field_validator("pages", mode="before")
+    @classmethod
+    def _pages(cls, value: Any) -> Any:
+        return _check_pages(value) if isinstance(value, str | int) else value
+
+
 class PromptConfig(_Strict):
     """The messages of each request: `{column}` placeholders are filled from the row."""
 
     system: str | None = None
     user: str
     images: list[str] = Field(default_factory=list)
+    #: columns holding PDF documents (paths relative to the source file's folder, http(s) URLs,
+    #: or bytes), read as text, page images or both (extract/documents/)
+    documents: list[DocumentColumn] = Field(default_factory=list)
+    document_defaults: DocumentOptions = Field(default_factory=DocumentOptions)
+
+    @model_validator(mode="after")
+    def _check_documents(self) -> PromptConfig:
+        names = [d.column for d in self.documents]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"documents: column(s) {', '.join(map(repr, twice))} listed twice")
+        both = sorted(set(names) & set(self.images))
+        if both:
+            raise ValueError(
+                f"column(s) {', '.join(map(repr, both))} are in both images and documents"
+            )
+        return self
 
 
 class PriceConfig(_Strict):
@@ -140,6 +216,9 @@ class ModelConfig(_Strict):
     path: Path | None = None
     #: provider local: options of the llama-server that extract starts
     local: LocalServerConfig = Field(default_factory=LocalServerConfig)
+    #: the most input tokens (estimated) one request may carry; a longer row is split (see
+    #: `split`). null: no limit, except the local model's context (extract/split/tokens.py)
+    max_input_tokens: int | None = Field(default=None, ge=64)
 
     @model_validator(mode="after")
     def _check_local(self) -> ModelConfig:
@@ -215,6 +294,24 @@ class RunConfig(_Strict):
     ray_workers: int | None = Field(default=None, ge=1, le=4096, exclude=True)
 
 
+#: how the parts' answers of a split row are merged, per field (extract/split/merge.py)
+MergePolicy = Literal["first", "vote", "union", "min", "max", "concat"]
+
+
+class SplitConfig(_Strict):
+    """How a row whose prompt is over `model.max_input_tokens` is split, and its parts merged."""
+
+    #: the column cut into parts; null: the longest text column the prompt names, per row
+    column: str | None = None
+    #: characters of the previous part that each part repeats at its start
+    overlap_chars: int = Field(default=200, ge=0, le=100_000)
+    #: a row that needs more parts than this is that row's error
+    max_parts: int = Field(default=50, ge=1, le=10_000)
+    #: per field (a dotted path such as `vendor.name`): how the parts' values are merged;
+    #: unset, the policy follows the field's type
+    merge: dict[str, MergePolicy] = Field(default_factory=dict)
+
+
 class OutputConfig(_Strict):
     type: Literal["duckdb", "parquet", "csv"] = "duckdb"
     path: Path
@@ -278,6 +375,8 @@ class PipelineConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig
+    #: long inputs: how a row over model.max_input_tokens is split and its parts merged
+    split: SplitConfig = Field(default_factory=SplitConfig)
     #: `extract eval`'s section; excluded from config_hash, since it does not shape a run
     evaluation: EvalConfig | None = Field(default=None, alias="eval", exclude=True)
 

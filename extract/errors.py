@@ -23,12 +23,18 @@ matching message text. Context hangs on the exception as attributes.
     │   ├── MalformedOutput           not JSON, or truncated JSON
     │   ├── TruncatedOutput           finish_reason "length" (or only reasoning came back)
     │   ├── InvalidOutput             JSON that the Pydantic model rejects (.errors)
+    │   │   └── MergeFailed           a split row's merged answer does not validate:
+    │   │                             recorded, not re-asked
     │   ├── RepeatedFailure           the same 500 twice for the identical request: re-asked
     │   │                             as a changed request, never sent a third time unchanged
     │   ├── Ungrounded                a value of run.require_grounding is not in the input
     │   │                             text (.paths): re-asked, then recorded or flagged
     │   └── Refusal                   the model refused; recorded, not re-asked
     ├── RowInputError                 a row cannot be rendered (missing image): errors table
+    │   ├── DocumentError             a PDF of prompt.documents is missing, broken, encrypted,
+    │   │                             has no such page or no text layer (.column, .source)
+    │   └── InputTooLong              a row over model.max_input_tokens that cannot be split
+    │                                 small enough (.tokens, .limit)
     ├── BudgetExceeded                the next request could pass run.budget_usd: stop   (exit 5)
     ├── BatchPending                  run.mode batch: the row's batch is still running; the
     │                                 row is collected by a later run                   (exit 7)
@@ -51,11 +57,14 @@ __all__ = [
     "ConfigError",
     "ConnectionFailed",
     "ContentError",
+    "DocumentError",
     "EngineUnavailable",
     "ExitCode",
     "ExtractError",
+    "InputTooLong",
     "InvalidOutput",
     "MalformedOutput",
+    "MergeFailed",
     "RateLimited",
     "Refusal",
     "RepeatedFailure",
@@ -239,6 +248,11 @@ class InvalidOutput(ContentError):
         super().__init__(message, raw=raw)
 
 
+class MergeFailed(InvalidOutput):
+    """The parts of a split row each validated, but their merged answer does not (a list that a
+    `union` made longer than the schema allows, say). `errors` lists `location: message`."""
+
+
 class Ungrounded(ContentError):
     """Values that `run.require_grounding` names were not found in the row's input text.
 
@@ -273,6 +287,35 @@ class RowInputError(ExtractError):
     def __init__(self, message: str, *, row_key: Any = None):
         self.row_key = row_key
         super().__init__(message)
+
+
+class DocumentError(RowInputError):
+    """A document of `prompt.documents` cannot be read for a row: missing, not a PDF, broken,
+    encrypted, a page selection beyond its pages, or no text layer where text is asked for.
+
+    `column` is the document column, `source` the file, URL or `<bytes>` as the row gives it,
+    `reason` the message without the row and column (`located` adds them).
+    """
+
+    def __init__(self, reason: str, *, source: str, column: str = "", row_key: Any = None):
+        self.column = column
+        self.source = source
+        self.reason = reason
+        where = f"row {row_key!r}: document column '{column}': " if column else ""
+        super().__init__(where + reason, row_key=row_key)
+
+    def located(self, *, row_key: Any, column: str) -> DocumentError:
+        """The same error, naming the row and the column."""
+        return DocumentError(self.reason, source=self.source, column=column, row_key=row_key)
+class InputTooLong(RowInputError):
+    """A row's prompt is over the input limit and cannot be split small enough: the prompt
+    without the split column is already too long, or it needs more than `split.max_parts`
+    parts. `tokens` is the estimate, `limit` the limit."""
+
+    def __init__(self, message: str, *, row_key: Any = None, tokens: int, limit: int):
+        self.tokens = tokens
+        self.limit = limit
+        super().__init__(message, row_key=row_key)
 
 
 class BudgetExceeded(ExtractError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,10 @@ from .prompt import Message, Prompt, fingerprint
 from .providers import get_provider
 from .schema import CompiledSchema, compile_schema, load_model, model_columns
 from .sources import Source, open_source
+from .split import Merger, Part, Splitter, input_limit
+from .split.parts import check_column
 from .trust.assess import Assessor
+from .trust.shape import model_shape
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,6 +31,9 @@ __all__ = ["Pipeline", "PreparedRow", "prepare"]
 
 #: rows read, rendered and looked up in the ledger together
 READ_BATCH = 1000
+#: the same when documents are sent as page images: a page is ~100 KB of base64 held until its
+#: row is done, so a batch of 1000 rows of 5-page PDFs would hold half a gigabyte
+IMAGE_DOCUMENT_BATCH = 32
 
 
 @dataclass
@@ -42,6 +48,10 @@ class Pipeline:
     output: Output
     #: confidence and grounding of each answer
     assessor: Assessor
+    #: how a split row's parts' answers are merged (split.merge, checked against the schema)
+    merger: Merger | None = None
+    #: splits the rows over the input limit (None: no limit applies)
+    splitter: Splitter | None = None
 
     def close(self) -> None:
         self.source.close()
@@ -85,11 +95,18 @@ class Pipeline:
         body.update(m.extra_body)
         return body
 
-    def rows(self, limit: int | None = None) -> Iterator[list[PreparedRow]]:
+    def rows(self, limit: int | None = None) -> Generator[list[PreparedRow], None, None]:
         """The source's rows, rendered and hashed, a batch at a time."""
-        return self.prepared(self.source.batches(READ_BATCH, limit))
+        return self.prepared(self.source.batches(self.batch_size, limit))
 
-    def prepared(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[list[PreparedRow]]:
+    @property
+    def batch_size(self) -> int:
+        """Rows read, rendered and looked up together."""
+        return IMAGE_DOCUMENT_BATCH if self.prompt.renders_pages else READ_BATCH
+
+    def prepared(
+        self, batches: Iterable[pa.RecordBatch | pa.Table]
+    ) -> Generator[list[PreparedRow], None, None]:
         """Arrow batches of source rows (from this pipeline's source, or the same rows read
         elsewhere: extract/engines/ray/), rendered and hashed."""
         # The endpoint is part of what determines an answer: a mock or local model's outputs must
@@ -104,15 +121,31 @@ class Pipeline:
             for row in batch.to_pylist():
                 k = row.get(key)
                 try:
-                    messages = self.prompt.messages(row, k)
-                    prompt_hash, request_hash, chars = fingerprint(messages, template_digest)
+                    rendered = self.prompt.render(row, k)
+                    prompt_hash, request_hash, chars = fingerprint(
+                        rendered.messages, template_digest, rendered.inputs
+                    )
                 except RowInputError as e:
                     out.append(PreparedRow(k, None, "", None, e))
                     continue
-                texts = self.prompt.texts(row) if grounding else None
+                messages = rendered.messages
+                texts = rendered.texts if grounding else None
+                parts = None
+                if self.splitter is not None:
+                    try:
+                        parts = self.splitter.parts(rendered, k, template_digest, texts)
+                    except RowInputError as e:
+                        out.append(PreparedRow(k, None, "", None, e))
+                        continue
+                    if parts is not None:
+                        request_hash = self.splitter.request_hash(parts)
                 out.append(
-                    PreparedRow(k, messages, prompt_hash, request_hash, None, chars, texts=texts)
-                )
+                    PreparedRow(
+                        # a split row's whole prompt is never sent (its parts are): not kept
+                        k, None if parts else messages, prompt_hash, request_hash, None, chars,
+                        texts=texts, parts=parts, pages=rendered.pages,
+                    )
+                )  # fmt: skip
             yield out
 
 
@@ -131,6 +164,11 @@ class PreparedRow:
     exists: bool = True
     #: the input text the values are grounded in, by column (None: grounding is off)
     texts: dict[str, str] | None = None
+    #: the document pages sent (`_pages`: `invoice_pdf:1-3`), None without documents
+    pages: str | None = None
+    #: a prompt over the input limit, split: one request per part, answers merged, and
+    #: `messages` None (None: one request with `messages`)
+    parts: list[Part] | None = None
 
 
 def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
@@ -166,8 +204,19 @@ def prepare(config: PipelineConfig, *, rows: Any = None) -> Pipeline:
             logprobs=provider.logprobs,
             before_grammar=provider.logprobs_before_grammar,
         )
+        # long inputs: the merge policies and split.column are checked whether or not a limit
+        # applies, so that a mistake shows before the first long row does
+        merger = Merger(
+            model_shape(compiled.model),
+            config.split.merge,
+            where=f"{config.file}:split.merge",
+            model=compiled.model.__name__,
+        )
+        check_column(config, prompt)
+        limit = input_limit(config, provider)
+        splitter = None if limit is None else Splitter(config, prompt, limit, merger)
     except BaseException:
         source.close()
         raise
     output = open_output(config.output, config.table)
-    return Pipeline(config, provider, source, compiled, prompt, output, assessor)
+    return Pipeline(config, provider, source, compiled, prompt, output, assessor, merger, splitter)

@@ -118,7 +118,9 @@ def make_plan(
                     plan.rows_input_errors += 1
                 else:
                     plan.rows_todo += 1
-                    plan.input_tokens += (row.chars + schema_chars) // CHARS_PER_TOKEN
+                    # a long input split into parts: each part is a request of its own
+                    for chars in [p.chars for p in row.parts] if row.parts else [row.chars]:
+                        plan.input_tokens += (chars + schema_chars) // CHARS_PER_TOKEN
         observed = ledger.reader.observed(compiled.hash) if ledger is not None else None
     finally:
         if ledger is not None:

@@ -57,6 +57,13 @@ class RowResult:
     #: the last reply's generation id and system fingerprint (what answered, for replays)
     generation_id: str | None = None
     system_fingerprint: str | None = None
+    #: prompt.documents: the pages sent, `column:pages` per document (`invoice_pdf:1-3`)
+    pages: str | None = None
+    #: the parts a long input was split into (1: not split)
+    parts: int = 1
+    #: a split row: its parts' own results of this run, whose answers the cache keeps by their
+    #: request hashes (so that a retry or a changed merge does not pay for them again)
+    part_answers: list[RowResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterator
 
     from ..config import PipelineConfig
     from ..pipeline import Pipeline, PreparedRow
@@ -36,7 +36,7 @@ class Engine(Protocol):
         one Processor the row loop hands each unsettled row to."""
         ...
 
-    def rows(self, pipeline: Pipeline, limit: int | None) -> Iterable[list[PreparedRow]]:
+    def rows(self, pipeline: Pipeline, limit: int | None) -> Iterator[list[PreparedRow]]:
         """The pipeline's source rows (up to `limit`), prepared; inside `workers` only."""
         ...
 

@@ -32,7 +32,7 @@ _PLAIN = (
 #: written before that still replays (its rows are not paid for again)
 _LATER = (
     "confidence", "margins", "min_confidence", "grounding", "ungrounded", "batch_id",
-    "generation_id", "system_fingerprint",
+    "generation_id", "system_fingerprint", "pages", "parts",
 )  # fmt: skip
 
 
@@ -56,6 +56,7 @@ def _entry(r: RowResult) -> str:
 def _result(data: dict[str, Any], model: type[BaseModel]) -> RowResult:
     output = data["output"]
     trust: dict[str, Any] = {name: data.get(name) for name in _LATER}
+    trust["parts"] = trust["parts"] or 1  # journaled before long inputs were split
     return RowResult(
         **{name: data[name] for name in _PLAIN},
         **trust,

@@ -212,6 +212,7 @@ class LedgerReader:
             confidence=trust.get("confidence"),
             margins=trust.get("margins"),
             min_confidence=trust.get("min_confidence"),
+            parts=row.get("parts") or 1,
         )
 
     def observed(self, schema_hash: str) -> Observed | None:

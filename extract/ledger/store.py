@@ -24,7 +24,7 @@ from ..batch.store import BatchStore
 from ..errors import SinkError, WriteFailed
 from ..results import RowResult, RunSummary
 from ..schema import Column, CompiledSchema, columns_ddl, insert_select
-from ..sql import first_line, ident
+from ..sql import first_line, ident, literal
 from ..trust.columns import trust_ddl
 from ..trust.shape import model_shape
 from . import frames
@@ -44,17 +44,31 @@ __all__ = ["Ledger", "connect"]
 
 #: DuckDB's buffer pool for the output file: enough for a batch, flat for any number of rows
 MEMORY_LIMIT = "48MB"
+#: rows per row group of the ledger's tables (DuckDB's default: 122,880). A checkpoint
+#: recompresses the last, still growing row group, and its buffers grew with it up to the
+#: memory limit (+20 MB of peak memory on a 100k-row run: bench/run.py --scenario memory); a
+#: key-range look-up also skips more of a table of smaller groups.
+ROW_GROUP_SIZE = 16384
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a ledger file; SinkError naming the file (and the process holding its lock)."""
+    con: duckdb.DuckDBPyConnection | None = None
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         # DuckDB would otherwise keep up to 80% of RAM of table blocks cached: memory that
-        # grows with the output. Past the limit it evicts them (they are on disk anyway).
-        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+        # grows with the output. Past the limit it evicts them (they are on disk anyway). The
+        # row group size is an option of ATTACH, not of connect: the file is attached to an
+        # in-memory database and made the default one, so every query reads it unqualified.
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": f"{path}.tmp"})
+        options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {literal(str(path))} AS ledger ({options})")
+        con.execute("USE ledger")
+        return con
     except duckdb.IOException as e:
+        if con is not None:
+            con.close()
         held = re.search(r"PID (\d+)", str(e))
         if "lock" in str(e).lower():
             who = f" (process {held.group(1)})" if held else ""
@@ -65,6 +79,8 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
             ) from e
         raise SinkError(f"{path}: cannot open the output ({first_line(e)})", path=str(path)) from e
     except (OSError, duckdb.Error) as e:
+        if con is not None:
+            con.close()
         raise SinkError(f"{path}: cannot open the output ({first_line(e)})", path=str(path)) from e
 
 
@@ -181,6 +197,8 @@ class Ledger:
         ok = [r for r in results if r.instance is not None]
         failed = [r for r in results if r.instance is None]
         fresh = [r for r in ok if not r.from_cache]
+        # a split row's parts are cached too, whether the row validated or not
+        fresh += [p for r in results for p in r.part_answers if p.ok and not p.from_cache]
         k = ident(self.key)
         try:
             self.con.execute("BEGIN")

@@ -64,6 +64,10 @@ PROVENANCE: list[Spec] = [
     Spec("_batch_id", "VARCHAR", lambda r: r.batch_id),
     Spec("_generation_id", "VARCHAR", lambda r: r.generation_id),
     Spec("_system_fingerprint", "VARCHAR", lambda r: r.system_fingerprint),
+    # prompt.documents: the pages sent, `column:pages` per document (`invoice_pdf:1-3`)
+    Spec("_pages", "VARCHAR", lambda r: r.pages),
+    # the parts a long input was split into (1: not split; null in rows written before splits)
+    Spec("_parts", "INTEGER", lambda r: r.parts),
 ]
 
 ERROR_COLUMNS: list[Spec] = [
@@ -78,6 +82,10 @@ _NOT_CACHED = {
     "_status", "_seed", "_schema_hash", "_prompt_hash", "_request_hash",
     # where one answer came from, not the answer: the cache's columns stay as they were
     "_batch_id", "_generation_id", "_system_fingerprint",
+    # the row's input, not the answer (a cached answer takes its row's pages)
+    "_pages",
+    # after `trust`, so that a cache written before long inputs were split gains it in place
+    "_parts",
 }  # fmt: skip
 CACHE_COLUMNS: list[Spec] = [
     Spec("request_hash", "VARCHAR", lambda r: r.request_hash),
@@ -85,6 +93,7 @@ CACHE_COLUMNS: list[Spec] = [
     *[Spec(c.name[1:], c.duckdb_type, c.get) for c in PROVENANCE if c.name not in _NOT_CACHED],
     # the answer's confidence as JSON (grounding depends on the row's text: worked out again)
     Spec("trust", "VARCHAR"),
+    Spec("parts", "INTEGER", lambda r: r.parts),
 ]
 
 RUN_COLUMNS: list[Spec] = [

@@ -95,6 +95,11 @@ class Provider:
         """Dollars per million (input, output) tokens, when known."""
         return self.model.prices()
 
+    def context_tokens(self) -> int | None:
+        """The model's context window in tokens, when the run must keep each request inside it
+        (a long row is split to fit); None: no limit known."""
+        return None
+
     def problems(self) -> list[str]:
         """What keeps this pipeline from running on this provider (checked before any request)."""
         where = f"{self.config.file}:"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ..errors import BatchPending, BudgetExceeded, RunStopped, WorkerLost
@@ -53,7 +54,7 @@ class RowLoop:
         full_refresh: bool,
         retry_errors: bool,
         only: Collection[Any] | None = None,
-        batches: Iterable[list[PreparedRow]] | None = None,
+        batches: Iterator[list[PreparedRow]] | None = None,
     ):
         self.pipeline = pipeline
         self.worker = worker
@@ -128,6 +129,7 @@ class RowLoop:
                     run_id=self.summary.run_id,
                     error_class=f"InternalError.{type(e).__name__}",
                     message=f"{e}\n{traceback.format_exc(limit=5)}",
+                    pages=row.pages,
                 )
             self.accept(result)
         finally:
@@ -140,6 +142,27 @@ class RowLoop:
             self.ledger.reader.lookup, [r.key for r in batch], [r.request_hash for r in batch]
         )
 
+    async def _known_parts(self, batch: list[PreparedRow], states: list[Known]) -> None:
+        """The cached answers of the parts of split rows that are to be requested: a part
+        answered before (the row failed in another part, or its merge changed) is not paid for
+        again."""
+        if self.full_refresh or self.ledger.empty:
+            return
+        parts = [
+            (row.key, part)
+            for row, known in zip(batch, states, strict=True)
+            if row.parts
+            and classify(known, full_refresh=False, retry_errors=self.retry_errors) == "todo"
+            for part in row.parts
+        ]
+        if not parts:
+            return
+        found = await self.writer.in_thread(
+            self.ledger.reader.lookup, [k for k, _ in parts], [p.request_hash for _, p in parts]
+        )
+        for (_, part), known in zip(parts, found, strict=True):
+            part.cached = known.cached
+
     def _settle(self, row: PreparedRow, known: Known) -> bool:
         """Settle a row without a request if it can be; True when it was."""
         action = classify(known, full_refresh=self.full_refresh, retry_errors=self.retry_errors)
@@ -150,6 +173,7 @@ class RowLoop:
             return True
         if action == "cached" and known.cached is not None:
             known.cached.prompt_hash = row.prompt_hash
+            known.cached.pages = row.pages
             # A cached answer that misses a value run.require_grounding now asks for is
             # requested again, so that it can be re-asked.
             if self.worker.assessor.regrounded(known.cached, row.texts):
@@ -174,6 +198,7 @@ class RowLoop:
     ) -> bool:
         """Settle or start every row of a batch; False when the run was halted."""
         states = await looked_up
+        await self._known_parts(batch, states)
         await self.writer.drain(2)
         for row, known in zip(batch, states, strict=True):
             if self._settle(row, known):
@@ -194,9 +219,14 @@ class RowLoop:
         #: the batch read last and its ledger look-up, running in the writer's thread while
         #: the next batch is read and rendered here (DuckDB lets go of the GIL)
         ahead: tuple[list[PreparedRow], asyncio.Future[list[Known]]] | None = None
+        # Rows are read and rendered on a thread of their own: a batch of PDF pages to render
+        # or a document URL to fetch takes seconds, during which the event loop must go on
+        # reading answers (or idle timeouts would fire on healthy streams).
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-read")
+        batches = self.batches if self.batches is not None else self.pipeline.rows(limit)
+        loop = asyncio.get_running_loop()
         try:
-            batches = self.batches if self.batches is not None else self.pipeline.rows(limit)
-            for batch in batches:
+            while (batch := await loop.run_in_executor(reader, next, batches, None)) is not None:
                 if self.only is not None:
                     batch = [r for r in batch if r.key in self.only]
                 last, ahead = ahead, (batch, asyncio.ensure_future(self._known(batch)))
@@ -223,4 +253,9 @@ class RowLoop:
                     for task in tasks:
                         task.cancel()
                 await asyncio.wait(set(tasks))
+            # a batch still being read when the run stopped: it ends before the source closes
+            reader.shutdown(wait=True)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
             await self.writer.close()

@@ -5,10 +5,14 @@ Per row there are two loops, each with its own bound:
 - re-ask (here, with `validate.reask`): after unusable output, a *changed* request. After a
   truncated answer `max_tokens` doubles (up to MAX_TOKENS_CAP).
 401/402 and the budget stop the run: they propagate, and the row is left for the next run.
+
+A row split into parts (a long input, extract/split/) runs that loop once per part, the parts at
+once; the row's result is their merge (`split.combine`), or the first failed part's error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from ..errors import (
 from ..pipeline import PreparedRow
 from ..results import RowResult
 from ..schema import CompiledSchema
+from ..split import Merger, combine
 from ..transport.base import CURRENT_ROW, BodyEncoder, Completion, Transport
 from ..transport.retry import with_retries
 from ..trust.assess import Assessor
@@ -107,6 +112,7 @@ class RowWorker:
         assessor: Assessor,
         reask_transport: Transport | None = None,
         rate: RateLimit | None = None,
+        merger: Merger | None = None,
     ):
         self.transport = transport
         #: where re-asks go when not through `transport` (run.mode batch, batch_reask: sync)
@@ -123,6 +129,8 @@ class RowWorker:
         self.reasoning_details = reasoning_details
         self.run_id = run_id
         self.assessor = assessor
+        #: merges a split row's parts' answers
+        self.merger = merger
         self.sent = Counter()
         #: the 401/402 that stopped the run: no request is sent after it
         self.stopped: RunStopped | None = None
@@ -168,7 +176,89 @@ class RowWorker:
             self.budget.release(reservation)
 
     async def process(self, row: PreparedRow) -> RowResult:
-        """Request the row until it validates, attempts run out, or it is refused."""
+        """Request the row until it validates, attempts run out, or it is refused (a split row:
+        each of its parts so)."""
+        if row.parts:
+            return await self._split(row)
+        return await self._one(row)
+
+    async def _split(self, row: PreparedRow) -> RowResult:
+        assert row.parts is not None and row.request_hash is not None and self.merger is not None
+        started = time.perf_counter()
+        parts = row.parts
+        # a part answered before is taken from the cache (grounded again in its own text),
+        # unless a value run.require_grounding asks for is not there
+        cached = [
+            p.cached
+            if p.cached is not None and self.assessor.regrounded(p.cached, p.texts)
+            else None
+            for p in parts
+        ]
+        tasks = {
+            i: asyncio.create_task(
+                self._one(
+                    PreparedRow(
+                        row.key, p.messages, p.prompt_hash, p.request_hash, None, p.chars,
+                        exists=row.exists, texts=p.texts,
+                    )
+                )
+            )
+            for i, p in enumerate(parts)
+            if cached[i] is None
+        }  # fmt: skip
+        pending: set[asyncio.Task[RowResult]] = set(tasks.values())
+        batched: BatchPending | None = None
+        failed = False
+        try:
+            while pending and not failed:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    e = task.exception()
+                    if isinstance(e, BatchPending):
+                        # the other parts still go into their batches: a later run collects all
+                        batched = e
+                    elif e is not None:
+                        raise e  # 401/402, the budget: the row is left for the next run
+                    elif not task.result().ok:
+                        failed = True
+        finally:
+            # a failed part fails the row: the parts still out would be paid for nothing
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if batched is not None and not failed:
+            raise batched
+        answers = [
+            cached[i]
+            if i not in tasks
+            else tasks[i].result()
+            if tasks[i].done() and not tasks[i].cancelled() and tasks[i].exception() is None
+            else None
+            for i in range(len(parts))
+        ]
+        result = RowResult(
+            key=row.key,
+            prompt_hash=row.prompt_hash,
+            request_hash=row.request_hash,
+            run_id=self.run_id,
+            replaces=row.exists,
+            pages=row.pages,
+        )
+        combine(
+            result,
+            parts,
+            answers,
+            merger=self.merger,
+            compiled=self.compiled,
+            assessor=self.assessor,
+            texts=row.texts,
+        )
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.finished_at = dt.datetime.now(dt.UTC)
+        return result
+
+    async def _one(self, row: PreparedRow) -> RowResult:
         assert row.messages is not None and row.request_hash is not None
         result = RowResult(
             key=row.key,
@@ -176,6 +266,7 @@ class RowWorker:
             request_hash=row.request_hash,
             run_id=self.run_id,
             replaces=row.exists,
+            pages=row.pages,
         )
         first_turn = messages = row.messages
         chars = row.chars
@@ -254,10 +345,12 @@ def row_worker(
     run_id: str,
     reasoning_details: bool,
     reask_transport: Transport | None = None,
+    merger: Merger | None = None,
     share: int = 1,
 ) -> RowWorker:
     """The RowWorker of a run (every engine builds its workers here): `template` is the
-    request without its messages; `share` workers split run.rate_limit evenly."""
+    request without its messages, `merger` merges a split row's parts; `share` workers split
+    run.rate_limit evenly."""
     run, model = config.run, config.model
     rpm, tpm = run.rate_limit.requests_per_minute, run.rate_limit.tokens_per_minute
     return RowWorker(
@@ -275,4 +368,5 @@ def row_worker(
         assessor=assessor,
         reask_transport=reask_transport,
         rate=RateLimit(None if rpm is None else rpm / share, None if tpm is None else tpm / share),
+        merger=merger,
     )

@@ -262,6 +262,7 @@ def run(
                     reasoning_details=provider.reasoning_details,
                     run_id=summary.run_id,
                     reask_transport=reask,
+                    merger=pipeline.merger,
                 )
                 loop = RowLoop(
                     pipeline,

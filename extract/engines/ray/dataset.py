@@ -21,7 +21,6 @@ import ray.exceptions
 
 from ... import errors
 from ...errors import ExtractError, SourceError
-from ...pipeline import READ_BATCH
 from ...sources.duckdb import DuckDBSource, KeyRanges
 
 if TYPE_CHECKING:
@@ -114,7 +113,8 @@ def read_dataset(pipeline: Pipeline, limit: int | None, parts: int) -> ray.data.
         )
     else:
         # rows handed over from Python live in the driver: they are put in Ray's object store
-        ds = ray.data.from_arrow([pa.Table.from_batches([b]) for b in source.batches(READ_BATCH)])
+        tables = [pa.Table.from_batches([b]) for b in source.batches(pipeline.batch_size)]
+        ds = ray.data.from_arrow(tables)
     if limit is not None:
         # which rows are the first `limit` depends on the order being kept
         ds.context.execution_options.preserve_order = True
@@ -148,7 +148,7 @@ def typed_batches(pipeline: Pipeline, ds: ray.data.Dataset) -> Iterator[pa.Table
     schema = _source_schema(pipeline)
     assert schema is not None
     label = pipeline.source.label
-    batches = iter(ds.iter_batches(batch_size=READ_BATCH, batch_format="pyarrow"))
+    batches = iter(ds.iter_batches(batch_size=pipeline.batch_size, batch_format="pyarrow"))
     while True:
         try:
             table = next(batches)

@@ -23,8 +23,10 @@ from ...runner.budget import Budget
 from ...runner.concurrency import START_SLOTS, AdaptiveLimit
 from ...runner.rows import RowWorker, row_worker
 from ...schema import compile_schema, load_model
+from ...split import Merger
 from ...transport.http import HttpTransport
 from ...trust.assess import Assessor
+from ...trust.shape import model_shape
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -98,6 +100,13 @@ class ShardWorker:
             logprobs=provider.logprobs,
             before_grammar=provider.logprobs_before_grammar,
         )
+        # a split row's parts come prepared from the driver; their answers are merged here
+        self.merger = Merger(
+            model_shape(self.compiled.model),
+            config.split.merge,
+            where=f"{config.file}:split.merge",
+            model=self.compiled.model.__name__,
+        )
         budget = config.run.budget_usd
         self.budget = Budget(
             None if budget is None else budget / shards,
@@ -144,6 +153,7 @@ class ShardWorker:
             limit=AdaptiveLimit(self.concurrency, start=START_SLOTS),
             run_id=self.run_id,
             reasoning_details=self.reasoning_details,
+            merger=self.merger,
             share=self.shards,
         )
 

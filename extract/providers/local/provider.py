@@ -54,6 +54,9 @@ class Local(Provider):
     def api_key(self) -> str | None:
         return None
 
+    def context_tokens(self) -> int | None:
+        return self.model.local.context
+
     @contextmanager
     def start(self) -> Iterator[Endpoint]:
         from ...schema import compile_schema, load_model

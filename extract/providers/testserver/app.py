@@ -16,6 +16,7 @@ from aiohttp import web
 from extract.providers.testserver import fakegen
 from extract.providers.testserver.batch_routes import add_batch_routes
 from extract.providers.testserver.faults import ServerConfig, draw
+from extract.providers.testserver.fromtext import from_text
 from extract.providers.testserver.replies import (
     DEFAULT_MODEL,
     PRICE_INPUT_PER_M,
@@ -73,6 +74,7 @@ def answer(
     seen[body_key] = occurrence + 1
 
     prepared: Prepared | None = None
+    schema: dict[str, Any] = {}
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         spec = fmt.get("json_schema")
@@ -82,7 +84,8 @@ def answer(
         if spec.get("strict") is not True:
             message = "response_format.json_schema.strict must be true"
             return Answer(400, error_payload(400, message), row=row)
-        text = json.dumps(spec["schema"], separators=(",", ":"))
+        schema = spec["schema"]
+        text = json.dumps(schema, separators=(",", ":"))
         prepared = prepare(text)
         if prepared.problem:
             message = f"Invalid schema for response_format: {prepared.problem}"
@@ -102,6 +105,8 @@ def answer(
         except ValueError as e:
             message = f"the test server cannot answer this schema: {e}"
             return Answer(400, error_payload(400, message), fault=fault, row=row)
+        if config.answer_from_text and isinstance(value, dict):
+            value = from_text(value, messages, schema)
     else:
         value = {}
     result = completion(
@@ -149,6 +154,8 @@ async def _answer_chat(
         body = json.loads(raw)
     except ValueError:
         return error_response(state, 400, "request body is not valid JSON")
+    if config.record_bodies:
+        state.bodies.append(body)
 
     def new_id(row: bytes) -> str:
         state.generation += 1

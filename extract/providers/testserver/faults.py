@@ -54,6 +54,9 @@ class ServerConfig:
     system_fingerprint: str | None = "fp_extract_test"
     #: the share of rows answered other than before, as if the model had changed (for replays)
     drift: float = 0
+    #: answer with the values the first user message gives in `@field: <JSON>` lines (see
+    #: fromtext.py), so that an answer shows which text it came from
+    answer_from_text: bool = False
     #: answer 429 at once to a request beyond this many in flight (a provider's hidden cap)
     max_concurrency: int | None = None
     #: `stream: true`: pause this long halfway through the first stream of each body (a stall
@@ -75,6 +78,9 @@ class ServerConfig:
     #: store a new batch, then cut the connection instead of answering (the client must find
     #: the batch through the list endpoint)
     batch_create_drop: bool = False
+    #: keep every chat request body parsed (`ServerThread.bodies()`): what a test asserts was
+    #: sent, e.g. a document's page images
+    record_bodies: bool = False
 
     def __post_init__(self) -> None:
         _check_faults(self.faults)

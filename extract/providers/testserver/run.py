@@ -105,6 +105,11 @@ class ServerThread:
         result: dict[str, Any] = self._call(self._state.snapshot)
         return result
 
+    def bodies(self) -> list[Any]:
+        """The chat request bodies received since the last reset (with `record_bodies=True`)."""
+        result: list[Any] = self._call(lambda: list(self._state.bodies))
+        return result
+
     def reset(self) -> None:
         """Clear the counters, the seen-body occurrences and the batches."""
         self._call(self._state.reset)
@@ -173,6 +178,8 @@ def config_args(config: ServerConfig) -> list[str]:
         args.append("--batch-require-batch-slug")
     if config.batch_create_drop:
         args.append("--batch-create-drop")
+    if config.answer_from_text:
+        args.append("--answer-from-text")
     return args
 
 
@@ -241,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-after", default="0", help="Retry-After header on 429 replies")
     parser.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY")
     parser.add_argument("--seed", type=int, default=0, help="seed for fault decisions")
+    parser.add_argument(
+        "--answer-from-text",
+        action="store_true",
+        help="answer with the values of '@field: <JSON>' lines in the first user message",
+    )
     defaults = ServerConfig()
     batch = parser.add_argument_group("Batch API (/v1/batches and /beta/batches)")
     batch.add_argument(
@@ -292,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             retry_after=args.retry_after,
             api_key=args.api_key,
             seed=args.seed,
+            answer_from_text=args.answer_from_text,
             batch_step_s=args.batch_step_s,
             batch_outcome=args.batch_outcome,
             batch_max_requests=args.batch_max_requests,

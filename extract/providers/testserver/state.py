@@ -42,6 +42,8 @@ class State:
         self.statuses: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
         self.seen: dict[bytes, int] = {}
+        #: the chat bodies received, with config.record_bodies
+        self.bodies: list[Any] = []
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost = 0.0
