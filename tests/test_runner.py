@@ -194,8 +194,6 @@ def test_openrouter_requires_parameters(pipeline: Path) -> None:
     ]
 
 
-
-
 def test_rows_from_python_are_read(pipeline: Path) -> None:
     rows = people(3)
     jsonl = pipeline.parent / "in.jsonl"
@@ -432,6 +430,29 @@ def test_skip_cache_and_full_refresh(pipeline: Path) -> None:
     assert [r["requests"] for r in runs(pipeline)] == [n, 0, 1, 0, n]
 
 
+def test_cache_look_ups_gathered_over_batches_answer_every_row_once(
+    pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # batches of 3 rows, the cache read for 4 rows at a time: rows wait across batches for
+    # their look-up, and the last ones at the end of the input
+    import extract.pipeline
+    import extract.runner.loop
+
+    monkeypatch.setattr(extract.pipeline, "READ_BATCH", 3)
+    monkeypatch.setattr(extract.runner.loop, "DEFERRED_ROWS", 4)
+    n = 11
+    changed = {f"r{i}": f"changed {i}" for i in range(1, n + 1)}
+    go(pipeline, people(n), valid)
+    go(pipeline, people(n, **changed), valid)
+    # every text back as it was: each answer is in the cache; rows 2 and 7 changed again
+    again = {"r2": "new 2", "r7": "new 7"}
+    summary, transport = go(pipeline, people(n, **again), valid)
+    assert sorted(row_of(r) for r in transport.requests) == [(2, "new 2"), (7, "new 7")]
+    assert (summary.rows_cached, summary.rows_ok, summary.rows_skipped) == (n - 2, 2, 0)
+    expected = {i: again.get(f"r{i}", f"person {i}") for i in range(1, n + 1)}
+    assert {r["id"]: r["name"] for r in read(pipeline, "people")} == expected
+
+
 def test_failed_rows_are_skipped_until_retry_errors(pipeline: Path) -> None:
     rows = people(3)
 
@@ -465,9 +486,7 @@ def test_401_stops_the_run_and_keeps_finished_rows(pipeline: Path) -> None:
 
     transport = FakeTransport(handler)
     with pytest.raises(extract.RunStopped, match=r"^HTTP 401: invalid key$"):
-        extract.run_pipeline(
-            pipeline, {"run.concurrency": 1}, rows, transport=transport
-        )
+        extract.run_pipeline(pipeline, {"run.concurrency": 1}, rows, transport=transport)
     # one row at a time: rows 1 and 2 finished, row 3 stopped the run, 4 and 5 never sent
     assert [row_of(r)[0] for r in transport.requests] == [1, 2, 3]
     assert [(r["id"], r["name"]) for r in read(pipeline, "people")] == [
@@ -495,9 +514,7 @@ def test_401_run_record_counts_every_request_sent(pipeline: Path) -> None:
 
     transport = FakeTransport(handler)
     with pytest.raises(extract.RunStopped):
-        extract.run_pipeline(
-            pipeline, {"run.concurrency": 1}, rows, transport=transport
-        )
+        extract.run_pipeline(pipeline, {"run.concurrency": 1}, rows, transport=transport)
     [run] = runs(pipeline)
     assert run["requests"] == len(transport.requests) == 3
 

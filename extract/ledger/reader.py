@@ -98,8 +98,11 @@ class LedgerReader:
             for t in (self.table, self.errors_table, CACHE_TABLE)
         )
 
-    def lookup(self, keys: Sequence[Any], request_hashes: Sequence[str | None]) -> list[Known]:
-        """For each (key, request hash), what the ledger already holds.
+    def lookup(
+        self, keys: Sequence[Any], request_hashes: Sequence[str | None], cache: bool = True
+    ) -> list[Known]:
+        """For each (key, request hash), what the ledger already holds (the cached answers too,
+        unless `cache` is False: see `cached`).
 
         Work per batch, not per output row: each table is filtered by the batch's keys, and by
         their range as well, so that DuckDB skips every row group whose keys lie outside it
@@ -151,11 +154,21 @@ class LedgerReader:
                 known = out[row["i"]]
                 known.done, known.failed = bool(row["done"]), bool(row["failed"])
                 known.in_errors, known.exists = bool(row["in_errors"]), bool(row["present"])
-            if self.compiled is not None:
+            if cache and self.compiled is not None:
                 self._lookup_cache(out, keys, request_hashes)
         finally:
             self.con.unregister("__lookup")
         return out
+
+    def cached(
+        self, keys: Sequence[Any], request_hashes: Sequence[str | None], exists: Sequence[bool]
+    ) -> list[RowResult | None]:
+        """The validated answer the cache holds for each request hash (None: none), as the
+        row of that key (`exists`: the output holds a row of that key already)."""
+        out = [Known(exists=e) for e in exists]
+        if self.compiled is not None:
+            self._lookup_cache(out, keys, request_hashes)
+        return [known.cached for known in out]
 
     def _lookup_cache(
         self, out: list[Known], keys: Sequence[Any], request_hashes: Sequence[str | None]

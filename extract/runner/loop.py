@@ -27,6 +27,11 @@ __all__ = ["Processor", "Progress", "RowLoop"]
 
 Progress = Callable[[RunSummary], None]
 
+#: rows (or characters of prompts: rows with page images are large) gathered before the
+#: response cache is looked up for them
+DEFERRED_ROWS = 5000
+DEFERRED_CHARS = 16_000_000
+
 
 class Processor(Protocol):
     """What turns a row into its RowResult: a RowWorker in this process, or the driver's handle
@@ -74,6 +79,9 @@ class RowLoop:
         #: SIGTERM: no new row is started; those in flight may finish
         self.draining = False
         self.tasks: set[asyncio.Task[None]] = set()
+        #: rows waiting for a look-up in the response cache, and the size of their prompts
+        self.deferred: list[tuple[PreparedRow, Known]] = []
+        self.deferred_chars = 0
 
     @property
     def halted(self) -> bool:
@@ -139,29 +147,63 @@ class RowLoop:
         if self.full_refresh or self.ledger.empty:
             return [Known()] * len(batch)
         return await self.writer.in_thread(
-            self.ledger.reader.lookup, [r.key for r in batch], [r.request_hash for r in batch]
+            self.ledger.reader.lookup,
+            [r.key for r in batch],
+            [r.request_hash for r in batch],
+            False,
         )
 
-    async def _known_parts(self, batch: list[PreparedRow], states: list[Known]) -> None:
-        """The cached answers of the parts of split rows that are to be requested: a part
-        answered before (the row failed in another part, or its merge changed) is not paid for
-        again."""
-        if self.full_refresh or self.ledger.empty:
-            return
+    def _defers(self, row: PreparedRow, known: Known) -> bool:
+        """Whether the row waits for a look-up in the response cache (see `_look_up_cache`)."""
+        return (
+            not self.full_refresh
+            and not self.ledger.empty
+            and row.error is None
+            and row.request_hash is not None
+            and classify(known, retry_errors=self.retry_errors) == "todo"
+        )
+
+    async def _look_up_cache(self) -> bool:
+        """Answer the deferred rows from the cache where it can, start the others; False when
+        the run was halted.
+
+        The cache is keyed by random hashes, so no row group of it can be skipped: each look-up
+        reads the whole table (about 0.25 s at a million answers). Rows that need it are
+        gathered over many batches and looked up together, so an incremental run over a large
+        output reads the cache a few times, not once per batch. A split row's parts are looked
+        up too: a part answered before (the row failed in another part, or its merge changed)
+        is not paid for again."""
+        deferred, self.deferred, self.deferred_chars = self.deferred, [], 0
+        if not deferred:
+            return not self.halted
+        reader = self.ledger.reader
+        found = await self.writer.in_thread(
+            reader.cached,
+            [row.key for row, _ in deferred],
+            [row.request_hash for row, _ in deferred],
+            [known.exists for _, known in deferred],
+        )
+        for (_, known), cached in zip(deferred, found, strict=True):
+            known.cached = cached
         parts = [
             (row.key, part)
-            for row, known in zip(batch, states, strict=True)
-            if row.parts
-            and classify(known, full_refresh=False, retry_errors=self.retry_errors) == "todo"
+            for row, known in deferred
+            if row.parts and known.cached is None
             for part in row.parts
         ]
-        if not parts:
-            return
-        found = await self.writer.in_thread(
-            self.ledger.reader.lookup, [k for k, _ in parts], [p.request_hash for _, p in parts]
-        )
-        for (_, part), known in zip(parts, found, strict=True):
-            part.cached = known.cached
+        if parts:
+            answers = await self.writer.in_thread(
+                reader.cached,
+                [k for k, _ in parts],
+                [p.request_hash for _, p in parts],
+                [True] * len(parts),
+            )
+            for (_, part), cached in zip(parts, answers, strict=True):
+                part.cached = cached
+        for row, known in deferred:
+            if not await self._settle_or_start(row, known):
+                return False
+        return not self.halted
 
     def _settle(self, row: PreparedRow, known: Known) -> bool:
         """Settle a row without a request if it can be; True when it was."""
@@ -198,19 +240,30 @@ class RowLoop:
     ) -> bool:
         """Settle or start every row of a batch; False when the run was halted."""
         states = await looked_up
-        await self._known_parts(batch, states)
         await self.writer.drain(2)
         for row, known in zip(batch, states, strict=True):
-            if self._settle(row, known):
-                continue
-            await self.limit.acquire()
-            if self.halted:
-                self.limit.release()
+            if self._defers(row, known):
+                self.deferred.append((row, known))
+                self.deferred_chars += row.chars
+            elif not await self._settle_or_start(row, known):
                 return False
-            task = asyncio.create_task(self._row_task(row))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        if len(self.deferred) >= DEFERRED_ROWS or self.deferred_chars >= DEFERRED_CHARS:
+            return await self._look_up_cache()
         return not self.halted
+
+    async def _settle_or_start(self, row: PreparedRow, known: Known) -> bool:
+        """Settle the row, or start its task once a slot is free; False when the run was
+        halted."""
+        if self._settle(row, known):
+            return True
+        await self.limit.acquire()
+        if self.halted:
+            self.limit.release()
+            return False
+        task = asyncio.create_task(self._row_task(row))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
 
     async def run(self, limit: int | None) -> None:
         """Process every row (up to `limit`); returns early when the run is halted."""
@@ -234,6 +287,8 @@ class RowLoop:
                     return
             last, ahead = ahead, None
             if last is not None and not await self._start(*last):
+                return
+            if not await self._look_up_cache():
                 return
             if tasks:
                 await asyncio.wait(set(tasks))

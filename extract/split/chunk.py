@@ -9,9 +9,10 @@ parts of its own.
 
 Every part after the first begins with up to `overlap_chars` characters of the text before it
 (moved forward to a word's start), so that a value cut in two at a boundary is whole in one
-part; but a part that begins at a page begins at its page marker. A part's text is `text[start:end]`, so an offset in a part plus `start` is an offset in
-the whole text; the parts' new text (`core_start`..`end`) covers the whole text but for the
-whitespace between parts, which no part needs to carry.
+part; but a part that begins at a page begins at its page marker. A part's text is
+`text[start:end]`, so an offset in a part plus `start` is an offset in the whole text; the
+parts' new text (`core_start`..`end`) covers the whole text but for the whitespace between
+parts, which no part needs to carry.
 """
 
 from __future__ import annotations
