@@ -237,14 +237,7 @@ class RowWorker:
             else None
             for i in range(len(parts))
         ]
-        result = RowResult(
-            key=row.key,
-            prompt_hash=row.prompt_hash,
-            request_hash=row.request_hash,
-            run_id=self.run_id,
-            replaces=row.exists,
-            pages=row.pages,
-        )
+        result = self._result(row)
         combine(
             result,
             parts,
@@ -258,9 +251,10 @@ class RowWorker:
         result.finished_at = dt.datetime.now(dt.UTC)
         return result
 
-    async def _one(self, row: PreparedRow) -> RowResult:
-        assert row.messages is not None and row.request_hash is not None
-        result = RowResult(
+    def _result(self, row: PreparedRow) -> RowResult:
+        """The row's result, before anything is learnt of its answer."""
+        assert row.request_hash is not None
+        return RowResult(
             key=row.key,
             prompt_hash=row.prompt_hash,
             request_hash=row.request_hash,
@@ -268,6 +262,10 @@ class RowWorker:
             replaces=row.exists,
             pages=row.pages,
         )
+
+    async def _one(self, row: PreparedRow) -> RowResult:
+        assert row.messages is not None and row.request_hash is not None
+        result = self._result(row)
         first_turn = messages = row.messages
         chars = row.chars
         started = time.perf_counter()

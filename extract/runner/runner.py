@@ -13,20 +13,20 @@ import contextlib
 import datetime as dt
 import json
 import signal
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ExtractError
 from ..ledger import LedgerWriter
 from ..ledger.store import Ledger
-from ..pipeline import Pipeline
+from ..pipeline import Pipeline, PreparedRow
 from ..providers.base import Endpoint
 from ..results import RunSummary, new_run_id
 from ..transport.base import Transport
 from .budget import Budget
 from .concurrency import START_SLOTS, AdaptiveLimit
-from .loop import Progress, RowLoop
+from .loop import Processor, Progress, RowLoop
 from .rows import row_worker
 
 if TYPE_CHECKING:
@@ -224,6 +224,23 @@ def run(
             else:
                 loop.cancel_rows()
 
+        def row_loop(
+            worker: Processor, batches: Iterator[list[PreparedRow]] | None = None
+        ) -> RowLoop:
+            return RowLoop(
+                pipeline,
+                worker,
+                ledger,
+                writer,
+                summary,
+                rows,
+                progress,
+                full_refresh=full_refresh,
+                retry_errors=retry_errors,
+                only=only,
+                batches=batches,
+            )
+
         async def go() -> None:
             nonlocal loop, sent
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
@@ -232,19 +249,7 @@ def run(
                 async with engine.workers(
                     pipeline, endpoint, run_id=summary.run_id, concurrency=requests.maximum
                 ) as remote:
-                    loop = RowLoop(
-                        pipeline,
-                        remote,
-                        ledger,
-                        writer,
-                        summary,
-                        rows,
-                        progress,
-                        full_refresh=full_refresh,
-                        retry_errors=retry_errors,
-                        only=only,
-                        batches=engine.rows(pipeline, limit),
-                    )
+                    loop = row_loop(remote, engine.rows(pipeline, limit))
                     await loop.run(limit)
                 return
             async with _transports(
@@ -264,18 +269,7 @@ def run(
                     reask_transport=reask,
                     merger=pipeline.merger,
                 )
-                loop = RowLoop(
-                    pipeline,
-                    worker,
-                    ledger,
-                    writer,
-                    summary,
-                    rows,
-                    progress,
-                    full_refresh=full_refresh,
-                    retry_errors=retry_errors,
-                    only=only,
-                )
+                loop = row_loop(worker)
                 await loop.run(limit)
 
         try:
