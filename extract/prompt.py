@@ -115,6 +115,13 @@ class Prompt:
             Template.parse(config.system, f"{where}:prompt.system") if config.system else None
         )
         self.user = Template.parse(config.user, f"{where}:prompt.user")
+        seen: dict[str, None] = {}
+        for template in (self.system, self.user):
+            if template is not None:
+                seen.update(dict.fromkeys(template.fields))
+        #: the columns the templates put into the messages, in order of first use: the text a
+        #: value is grounded in (worked out once: every row's render reads it)
+        self.text_columns = list(seen)
         self.images = list(config.images)
         self.image_base = image_base
         known = set(columns)
@@ -168,16 +175,6 @@ class Prompt:
     def renders_pages(self) -> bool:
         """Whether rows carry document pages as images (large: rendered a few rows at a time)."""
         return self.documents is not None and any(s.sends_images for s in self.documents.specs)
-
-    @property
-    def text_columns(self) -> list[str]:
-        """The columns the templates put into the messages, in order of first use: the text a
-        value is grounded in."""
-        seen: dict[str, None] = {}
-        for template in (self.system, self.user):
-            if template is not None:
-                seen.update(dict.fromkeys(template.fields))
-        return list(seen)
 
     def texts(self, row: dict[str, Any]) -> dict[str, str]:
         """The row's values of `text_columns` as the model saw them (empty ones left out); a
